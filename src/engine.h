@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The grouping engine: pure decisions, no I/O, no clock of its own.
+ *
+ * Adapters feed it files (already classified into camera, kind and trigger),
+ * Fire instants and the passing of monotonic time; it answers through one
+ * event callback, synchronously, in the order things are decided. Every rule
+ * of SPEC §2 lives here and nowhere else.
+ *
+ * Two clocks meet here: a file's dt is CLOCK_REALTIME nanoseconds (its mtime,
+ * what groups files), while timeouts, the late grace and expiry run on the
+ * caller's monotonic microseconds ("now"), which must never go backwards. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+typedef struct Engine Engine;
+typedef struct EngineFile EngineFile;
+typedef struct Shot Shot;
+
+#define ENGINE_NO_CAMERA UINT32_MAX
+#define SHOT_ID_MAX 24
+
+typedef enum ShotStatus {
+        SHOT_COLLECTING,
+        SHOT_COMPLETE,
+        SHOT_TIMEOUT,
+        _SHOT_STATUS_MAX,
+} ShotStatus;
+
+enum {
+        ENGINE_FILE_TRIGGER = 1 << 0, /* classified as a trigger when seen */
+        ENGINE_FILE_LATE = 1 << 1,    /* joined its shot after the shot closed */
+};
+
+/* Read-only for everyone but engine.c. */
+struct EngineFile {
+        Shot *shot; /* NULL while unassigned */
+        nsec_t dt;
+        usec_t seen_at;
+        EngineFile *prev, *next; /* unassigned files, oldest first, for expiry */
+        uint32_t pos;            /* index in its time bucket while unassigned */
+        uint32_t camera;
+        uint16_t kind; /* 0-based position in the camera's Files= */
+        uint8_t flags;
+        char path[]; /* relative to the raw root, "Camera/sub/dir/name" */
+};
+
+struct Shot {
+        char id[SHOT_ID_MAX]; /* "YYYYMMDD-NNN" */
+        uint32_t date;        /* YYYYMMDD, local date of the trigger */
+        uint32_t number;
+        ShotStatus status;
+        nsec_t trigger_time;
+        nsec_t window_start, window_end; /* inclusive */
+        uint32_t trigger_camera;         /* ENGINE_NO_CAMERA for a Fire */
+        EngineFile *trigger_file;        /* NULL for a Fire */
+        usec_t opened_at, closed_at;
+        usec_t deadline; /* timeout while collecting, end of late grace once closed */
+
+        EngineFile **files; /* in the order they joined */
+        uint32_t n_files, n_files_alloc;
+
+        uint32_t *expected; /* camera indices, sorted, fixed when the shot opens */
+        uint32_t n_expected;
+        uint32_t n_missing; /* expected cameras still lacking a kind */
+
+        uint64_t *slots; /* bitmap of (camera, kind) slots taken */
+        uint32_t n_slot_words;
+
+        uint32_t pos;            /* index in its time bucket */
+        Shot *prev, *next;       /* collecting or closed list, by deadline */
+        uint32_t live_pos;       /* index in the engine's live list */
+
+        void *userdata; /* the owner of the engine may hang its own data here */
+};
+
+typedef enum EngineEventType {
+        ENGINE_EVENT_SHOT_OPENED,    /* shot */
+        ENGINE_EVENT_FILE_ASSIGNED,  /* shot, file (ENGINE_FILE_LATE when late) */
+        ENGINE_EVENT_FILE_ORPHANED,  /* file: fits no window */
+        ENGINE_EVENT_FILE_DUPLICATE, /* file, shot: the nearest shot already holding its (camera, kind) */
+        ENGINE_EVENT_FILE_HELD,      /* file: a trigger that would open a shot while paused */
+        ENGINE_EVENT_SHOT_CLOSED,    /* shot: complete or timeout */
+        ENGINE_EVENT_SHOT_RETIRED,   /* shot: late grace over, freed with its files right after */
+        ENGINE_EVENT_FILE_EXPIRED,   /* file: unassigned for too long, freed right after */
+        _ENGINE_EVENT_MAX,
+} EngineEventType;
+
+typedef struct EngineEvent {
+        EngineEventType type;
+        Shot *shot;
+        EngineFile *file;
+} EngineEvent;
+
+typedef void (*EngineEventFn)(const EngineEvent *ev, void *userdata);
+
+typedef struct EngineParams {
+        nsec_t window;           /* W: full window width */
+        usec_t timeout;          /* T */
+        usec_t late_grace;       /* how long a closed shot still takes late files */
+        usec_t keep_unassigned;  /* how long orphans and duplicates wait for a trigger */
+        /* Local calendar date of an instant; NULL means local_date(). */
+        int (*date_of)(nsec_t t, uint32_t *ret);
+} EngineParams;
+
+typedef struct EngineFileInfo {
+        const char *path;
+        uint32_t camera;
+        uint16_t kind;
+        bool trigger;
+        nsec_t dt;
+} EngineFileInfo;
+
+typedef enum EngineAddResult {
+        ENGINE_ADD_NEW,       /* first time seen: decided now */
+        ENGINE_ADD_KNOWN,     /* already in memory (or forgotten after use): nothing to do */
+        ENGINE_ADD_CHANGED,   /* an unassigned file whose mtime changed: decided again */
+} EngineAddResult;
+
+/* 128-bit digest of a relative path: what the engine remembers of files it
+ * has forgotten, so that rescans and restarts never decide them twice. */
+typedef struct EnginePathKey {
+        uint64_t a, b;
+} EnginePathKey;
+
+int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Engine **ret);
+Engine *engine_free(Engine *e);
+
+int engine_set_params(Engine *e, const EngineParams *params);
+const EngineParams *engine_get_params(const Engine *e);
+
+/* Cameras are never removed: a reload marks the ones gone as not expected.
+ * A change in the number of kinds takes effect for shots opened afterwards. */
+int engine_add_camera(Engine *e, const char *name, unsigned n_kinds, bool expected, uint32_t *ret);
+int engine_find_camera(const Engine *e, const char *name, uint32_t *ret);
+int engine_update_camera(Engine *e, uint32_t camera, unsigned n_kinds, bool expected);
+uint32_t engine_n_cameras(const Engine *e);
+const char *engine_camera_name(const Engine *e, uint32_t camera);
+unsigned engine_camera_n_kinds(const Engine *e, uint32_t camera);
+bool engine_camera_expected(const Engine *e, uint32_t camera);
+
+int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAddResult *ret_result);
+/* The raw file disappeared: an unassigned file is dropped (not remembered,
+ * so it counts as new if it comes back); an assigned one stays. */
+void engine_file_gone(Engine *e, const char *path);
+EngineFile *engine_lookup_file(const Engine *e, const char *path);
+
+/* Opens a shot for cameras fired at instant t (SPEC §4 Fire). Works while
+ * paused: firing is an explicit request. */
+int engine_fire(Engine *e, nsec_t t, usec_t now, Shot **ret);
+
+void engine_set_paused(Engine *e, bool paused);
+bool engine_is_paused(const Engine *e);
+
+/* Closes collecting shots whose timeout passed, retires closed shots whose
+ * grace ended and drops unassigned files kept too long. */
+void engine_run(Engine *e, usec_t now);
+/* When engine_run() has something to do next; USEC_INFINITY when nothing. */
+usec_t engine_next_deadline(const Engine *e);
+/* Closes every collecting shot now (complete if nothing is missing, timeout
+ * otherwise): what --once does once the disk has been read. */
+void engine_close_all(Engine *e, usec_t now);
+
+/* Shots in memory: collecting ones and closed ones still in their grace, in
+ * the order they opened. */
+Shot *const *engine_live_shots(const Engine *e, uint32_t *ret_n);
+Shot *engine_find_shot(const Engine *e, const char *id);
+size_t engine_n_unassigned(const Engine *e);
+size_t engine_n_files(const Engine *e);
+
+/* Numbering: per local date, never reused. */
+uint32_t engine_next_number(const Engine *e, uint32_t date);
+bool engine_number_used(const Engine *e, uint32_t date, uint32_t number);
+int engine_set_next_number(Engine *e, uint32_t date, uint32_t number); /* -EEXIST when used */
+int engine_mark_number_used(Engine *e, uint32_t date, uint32_t number);
+typedef void (*EngineCounterFn)(uint32_t date, uint32_t next, const uint32_t *ranges, uint32_t n_ranges, void *userdata);
+/* ranges holds n_ranges pairs [first, last] of used numbers, sorted. */
+void engine_foreach_counter(const Engine *e, EngineCounterFn fn, void *userdata);
+
+/* Forgotten files. */
+void engine_path_key(const char *path, EnginePathKey *ret);
+int engine_add_tombstone(Engine *e, const EnginePathKey *key);
+bool engine_has_tombstone(const Engine *e, const EnginePathKey *key);
+size_t engine_n_tombstones(const Engine *e);
+
+/* Restoring state saved by the owner after a restart. */
+typedef struct EngineShotRestore {
+        uint32_t date, number;
+        ShotStatus status;
+        nsec_t trigger_time, window_start, window_end;
+        uint32_t trigger_camera; /* ENGINE_NO_CAMERA for a Fire */
+        usec_t opened_at, closed_at, deadline;
+        const uint32_t *expected;
+        uint32_t n_expected;
+} EngineShotRestore;
+int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret);
+int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, usec_t seen_at);
+/* Closes restored collecting shots that are already complete. */
+void engine_restore_done(Engine *e, usec_t now);
+
+/* Helpers for adapters. */
+const char *shot_status_to_string(ShotStatus s);
+int shot_status_from_string(const char *s, ShotStatus *ret);
+bool shot_has_slot(const Shot *s, const Engine *e, uint32_t camera, unsigned kind);
+bool shot_camera_present(const Shot *s, const Engine *e, uint32_t camera);
+/* Expected cameras still missing, in camera order; returns how many were written. */
+uint32_t shot_missing(const Shot *s, const Engine *e, uint32_t *ret, uint32_t n_max);
+int shot_format_id(uint32_t date, uint32_t number, char buf[static SHOT_ID_MAX]);
+int shot_parse_id(const char *id, uint32_t *ret_date, uint32_t *ret_number);

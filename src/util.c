@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <glib.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "util.h"
+
+usec_t now_monotonic(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+}
+
+nsec_t now_realtime(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (nsec_t) ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static int split(nsec_t t, time_t *sec, long *nsec) {
+        nsec_t s = t / NSEC_PER_SEC, ns = t % NSEC_PER_SEC;
+        if (ns < 0) {
+                ns += NSEC_PER_SEC;
+                s--;
+        }
+        *sec = (time_t) s;
+        *nsec = (long) ns;
+        return 0;
+}
+
+static int local_tm(nsec_t t, struct tm *tm, long *nsec) {
+        time_t sec;
+        split(t, &sec, nsec);
+        if (!localtime_r(&sec, tm))
+                return -EINVAL;
+        return 0;
+}
+
+int local_date(nsec_t t, uint32_t *ret) {
+        struct tm tm;
+        long ns;
+        if (local_tm(t, &tm, &ns) < 0)
+                return -EINVAL;
+        if (tm.tm_year + 1900 < 1000 || tm.tm_year + 1900 > 9999)
+                return -ERANGE;
+        *ret = (uint32_t) ((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
+        return 0;
+}
+
+char *format_iso8601(nsec_t t, char buf[static ISO8601_MAX]) {
+        struct tm tm;
+        long ns;
+        if (local_tm(t, &tm, &ns) < 0) {
+                snprintf(buf, ISO8601_MAX, "invalid");
+                return buf;
+        }
+        long off = tm.tm_gmtoff;
+        char sign = off < 0 ? '-' : '+';
+        if (off < 0)
+                off = -off;
+        snprintf(buf, ISO8601_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld%c%02ld:%02ld", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns / 1000, sign, off / 3600, (off % 3600) / 60);
+        return buf;
+}
+
+char *format_hhmmss(nsec_t t, char buf[static 7]) {
+        struct tm tm;
+        long ns;
+        if (local_tm(t, &tm, &ns) < 0) {
+                snprintf(buf, 7, "000000");
+                return buf;
+        }
+        snprintf(buf, 7, "%02u%02u%02u", (unsigned) tm.tm_hour % 100u, (unsigned) tm.tm_min % 100u,
+                 (unsigned) tm.tm_sec % 100u);
+        return buf;
+}
+
+int parse_date(const char *s, uint32_t *ret) {
+        if (!s || strlen(s) != 8)
+                return -EINVAL;
+        for (int i = 0; i < 8; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return -EINVAL;
+        int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+        int m = (s[4] - '0') * 10 + (s[5] - '0');
+        int d = (s[6] - '0') * 10 + (s[7] - '0');
+        if (y < 1000 || !g_date_valid_dmy((GDateDay) d, (GDateMonth) m, (GDateYear) y))
+                return -EINVAL;
+        *ret = (uint32_t) (y * 10000 + m * 100 + d);
+        return 0;
+}
+
+char *utf8_escape_invalid(const char *s) {
+        GString *out = g_string_sized_new(strlen(s) + 8);
+        const char *p = s;
+
+        while (*p) {
+                const char *end;
+                if (*p == '\\') {
+                        g_string_append(out, "\\\\");
+                        p++;
+                        continue;
+                }
+                /* Longest valid UTF-8 prefix up to the next backslash. */
+                const char *bs = strchr(p, '\\');
+                gssize len = bs ? bs - p : (gssize) strlen(p);
+                if (g_utf8_validate(p, len, &end)) {
+                        g_string_append_len(out, p, len);
+                        p += len;
+                        continue;
+                }
+                g_string_append_len(out, p, end - p);
+                p = end;
+                g_string_append_printf(out, "\\x%02x", (unsigned char) *p);
+                p++;
+        }
+        return g_string_free(out, false);
+}
+
+char *xstrdup(const char *s) {
+        char *r = strdup(s);
+        if (!r)
+                g_error("out of memory");
+        return r;
+}

@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The grouping engine against every rule of SPEC §2 and every case of the
+ * user's document (seeds/shot-grouping.fr.md §2.1–2.6). Each test plays a
+ * timeline and compares the engine's decisions, in order, with what the rule
+ * says. Runs with TZ=Europe/Paris (set by meson). */
+
+#include <glib.h>
+#include <stdio.h>
+
+#include "engine.h"
+
+#define S ((nsec_t) NSEC_PER_SEC)
+#define MS ((nsec_t) 1000000)
+#define USEC(sec) ((usec_t) (sec) * USEC_PER_SEC)
+
+typedef struct Fixture {
+        Engine *e;
+        GPtrArray *log; /* char*: one line per engine event */
+        nsec_t t0;      /* 2025-12-11 11:50:00 local */
+        usec_t now;
+        bool log_expire;
+} Fixture;
+
+static const char *const event_names[_ENGINE_EVENT_MAX] = {
+        [ENGINE_EVENT_SHOT_OPENED] = "open",
+        [ENGINE_EVENT_FILE_ASSIGNED] = "assign",
+        [ENGINE_EVENT_FILE_ORPHANED] = "orphan",
+        [ENGINE_EVENT_FILE_DUPLICATE] = "duplicate",
+        [ENGINE_EVENT_FILE_HELD] = "held",
+        [ENGINE_EVENT_SHOT_CLOSED] = "close",
+        [ENGINE_EVENT_SHOT_RETIRED] = "retire",
+        [ENGINE_EVENT_FILE_EXPIRED] = "expire",
+};
+
+static void on_event(const EngineEvent *ev, void *userdata) {
+        Fixture *f = userdata;
+        GString *s = g_string_new(event_names[ev->type]);
+
+        if (ev->shot)
+                g_string_append_printf(s, " %s", ev->shot->id);
+        if (ev->file)
+                g_string_append_printf(s, " %s", ev->file->path);
+        if (ev->type == ENGINE_EVENT_FILE_ASSIGNED && (ev->file->flags & ENGINE_FILE_LATE))
+                g_string_append(s, " late");
+        if (ev->type == ENGINE_EVENT_SHOT_CLOSED) {
+                uint32_t missing[64];
+                uint32_t n = shot_missing(ev->shot, f->e, missing, G_N_ELEMENTS(missing));
+                g_string_append_printf(s, " %s", shot_status_to_string(ev->shot->status));
+                for (uint32_t i = 0; i < n; i++)
+                        g_string_append_printf(s, " -%s", engine_camera_name(f->e, missing[i]));
+        }
+        g_ptr_array_add(f->log, g_string_free(s, false));
+}
+
+static nsec_t local_time(int y, int mo, int d, int h, int mi, double sec) {
+        g_autoptr(GDateTime) dt = g_date_time_new_local(y, mo, d, h, mi, sec);
+        g_assert_nonnull(dt);
+        return (nsec_t) g_date_time_to_unix(dt) * S + (nsec_t) g_date_time_get_microsecond(dt) * 1000;
+}
+
+static EngineParams params(double window_s, double timeout_s) {
+        return (EngineParams) {
+                .window = (nsec_t) (window_s * S),
+                .timeout = (usec_t) (timeout_s * USEC_PER_SEC),
+                .late_grace = USEC(600),
+                .keep_unassigned = USEC(3600),
+        };
+}
+
+static void setup_with(Fixture *f, const EngineParams *p) {
+        f->log = g_ptr_array_new_with_free_func(g_free);
+        f->t0 = local_time(2025, 12, 11, 11, 50, 0);
+        f->now = USEC(1000);
+        g_assert_cmpint(engine_new(p, on_event, f, &f->e), ==, 0);
+}
+
+static void setup(Fixture *f, const void *data) {
+        EngineParams p = params(10, 60);
+        setup_with(f, &p);
+}
+
+static void teardown(Fixture *f, const void *data) {
+        engine_free(f->e);
+        g_ptr_array_unref(f->log);
+}
+
+static uint32_t cam(Fixture *f, const char *name, unsigned n_kinds, bool expected) {
+        uint32_t c;
+        g_assert_cmpint(engine_add_camera(f->e, name, n_kinds, expected, &c), ==, 0);
+        return c;
+}
+
+/* Adds "Camera/name" seen now, at dt = t0 + offset. */
+static EngineAddResult add_kind(Fixture *f, const char *path, unsigned kind, bool trigger, nsec_t offset) {
+        char camera[64];
+        const char *slash = strchr(path, '/');
+        g_assert_nonnull(slash);
+        g_snprintf(camera, sizeof camera, "%.*s", (int) (slash - path), path);
+        uint32_t c;
+        g_assert_cmpint(engine_find_camera(f->e, camera, &c), ==, 0);
+        EngineFileInfo info = {
+                .path = path, .camera = c, .kind = (uint16_t) kind, .trigger = trigger, .dt = f->t0 + offset,
+        };
+        EngineAddResult r;
+        g_assert_cmpint(engine_add_file(f->e, &info, f->now, &r), ==, 0);
+        return r;
+}
+
+static EngineAddResult add(Fixture *f, const char *path, bool trigger, nsec_t offset) {
+        return add_kind(f, path, 0, trigger, offset);
+}
+
+static void advance(Fixture *f, double seconds) {
+        f->now += (usec_t) (seconds * USEC_PER_SEC);
+        engine_run(f->e, f->now);
+}
+
+/* Compares the events so far with the expected lines, then forgets them. */
+static void expect_events(Fixture *f, const char *const *lines) {
+        guint n = 0;
+        while (lines[n])
+                n++;
+        for (guint i = 0; i < MAX(n, f->log->len); i++) {
+                const char *want = i < n ? lines[i] : "(nothing)";
+                const char *got = i < f->log->len ? f->log->pdata[i] : "(nothing)";
+                if (!streq(want, got)) {
+                        for (guint j = 0; j < f->log->len; j++)
+                                g_printerr("  got[%u]: %s\n", j, (char *) f->log->pdata[j]);
+                        g_assert_cmpstr(got, ==, want);
+                }
+        }
+        g_ptr_array_set_size(f->log, 0);
+}
+
+#define EXPECT(f, ...) expect_events(f, (const char *const[]) { __VA_ARGS__ __VA_OPT__(,) NULL })
+
+/* SPEC §2 rule 2: several kinds per camera; present once every kind is in. */
+static void test_rule2_kinds(Fixture *f, const void *data) {
+        cam(f, "Lanex", 1, true);
+        cam(f, "FROG", 2, true);
+
+        add(f, "Lanex/s1.tif", true, 0);
+        add_kind(f, "FROG/a.tiff", 0, false, 1 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 Lanex/s1.tif", "assign 20251211-001 FROG/a.tiff");
+        /* A second .tiff is a duplicate of kind 1, not kind 2. */
+        add_kind(f, "FROG/b.tiff", 0, false, 2 * S);
+        EXPECT(f, "duplicate 20251211-001 FROG/b.tiff");
+        add_kind(f, "FROG/a.fer", 1, false, 1 * S);
+        EXPECT(f, "assign 20251211-001 FROG/a.fer", "close 20251211-001 complete");
+}
+
+/* Rule 3: the window is [dt - W/2, dt + W/2], inclusive, nanosecond exact. */
+static void test_rule3_window_inclusive(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        add(f, "T/shot.tif", true, 0);
+        add(f, "A/edge.tif", false, 5 * S);
+        add(f, "B/outside.tif", false, -5 * S - 1);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot.tif", "assign 20251211-001 A/edge.tif",
+               "orphan B/outside.tif");
+        add(f, "B/edge.tif", false, -5 * S);
+        EXPECT(f, "assign 20251211-001 B/edge.tif", "close 20251211-001 complete");
+}
+
+/* Rule 4: several trigger cameras, one interaction. */
+static void test_rule4_triggers_join(Fixture *f, const void *data) {
+        cam(f, "Lanex2", 1, true);
+        cam(f, "Csi", 1, true);
+        cam(f, "Lyso", 1, true);
+
+        add(f, "Lanex2/shot1.tif", true, 0);
+        add(f, "Csi/shot1.tif", true, 3 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 Lanex2/shot1.tif", "assign 20251211-001 Csi/shot1.tif");
+        /* A trigger outside every window opens its own shot. */
+        add(f, "Lyso/shot9.tif", true, 60 * S);
+        EXPECT(f, "open 20251211-002", "assign 20251211-002 Lyso/shot9.tif");
+        /* The same camera triggering again inside a window it already
+         * filled opens a new shot (rule 4 "lacks that camera's file"). */
+        add(f, "Csi/shot2.tif", true, 4 * S);
+        EXPECT(f, "open 20251211-003", "assign 20251211-003 Csi/shot2.tif");
+        g_assert_cmpuint(engine_next_number(f->e, 20251211), ==, 4);
+}
+
+/* Rule 5: files seen before the trigger are absorbed, numbering per date. */
+static void test_rule5_retroactive(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        add(f, "A/early.tif", false, -2 * S);
+        add(f, "B/early.tif", false, 4 * S);
+        EXPECT(f, "orphan A/early.tif", "orphan B/early.tif");
+        g_assert_cmpuint(engine_n_unassigned(f->e), ==, 2);
+        add(f, "T/shot.tif", true, 0);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot.tif", "assign 20251211-001 A/early.tif",
+               "assign 20251211-001 B/early.tif", "close 20251211-001 complete");
+        g_assert_cmpuint(engine_n_unassigned(f->e), ==, 0);
+}
+
+/* Rule 5: a trigger older than earlier shots still opens its shot, with the
+ * next number: nothing is dropped for arriving late. */
+static void test_rule5_late_trigger_opens(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, false);
+
+        add(f, "T/shot-b.tif", true, 120 * S);
+        add(f, "A/x.tif", false, -1 * S);
+        add(f, "T/shot-a.tif", true, 0);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot-b.tif", "close 20251211-001 complete",
+               "orphan A/x.tif", "open 20251211-002", "assign 20251211-002 T/shot-a.tif",
+               "assign 20251211-002 A/x.tif", "close 20251211-002 complete");
+}
+
+/* Rule 6: one file per (camera, kind) per shot; more are duplicates, left
+ * alone and still available to a later window. */
+static void test_rule6_duplicate(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        add(f, "T/shot1.tif", true, 0);
+        add(f, "A/1.tif", false, 1 * S);
+        add(f, "A/2.tif", false, 4 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot1.tif", "assign 20251211-001 A/1.tif",
+               "duplicate 20251211-001 A/2.tif");
+        /* A second trigger whose window covers the duplicate takes it. */
+        add(f, "B/shot2.tif", true, 20 * S);
+        add(f, "T/shot2.tif", true, 8 * S);
+        EXPECT(f, "open 20251211-002", "assign 20251211-002 B/shot2.tif", "open 20251211-003", "assign 20251211-003 T/shot2.tif", "assign 20251211-003 A/2.tif");
+}
+
+/* Rule 7: among overlapping windows a file goes to the nearest trigger, not
+ * to the first shot found. */
+static void test_rule7_nearest_shot(Fixture *f, const void *data) {
+        EngineParams p = params(30, 60);
+        g_assert_cmpint(engine_set_params(f->e, &p), ==, 0);
+        cam(f, "T", 1, true);
+        cam(f, "U", 1, true);
+        cam(f, "A", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        add(f, "U/s2.tif", true, 20 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "open 20251211-002",
+               "assign 20251211-002 U/s2.tif");
+        /* 12 s is in both windows, nearer to shot 2 (8 s) than shot 1 (12 s). */
+        add(f, "A/x.tif", false, 12 * S);
+        EXPECT(f, "assign 20251211-002 A/x.tif");
+        /* 9 s: nearer shot 1, which lacks A. */
+        add(f, "A/y.tif", false, 9 * S);
+        EXPECT(f, "assign 20251211-001 A/y.tif");
+}
+
+/* Rule 7: of several files of one (camera, kind) already seen, a new shot
+ * takes the one nearest its trigger; the other stays unassigned. */
+static void test_rule7_nearest_file(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+
+        add(f, "A/far.tif", false, -4 * S);
+        add(f, "A/near.tif", false, 2 * S);
+        add(f, "A/nearer.tif", false, -1 * S);
+        EXPECT(f, "orphan A/far.tif", "orphan A/near.tif", "orphan A/nearer.tif");
+        add(f, "T/shot.tif", true, 0);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot.tif", "assign 20251211-001 A/nearer.tif",
+               "close 20251211-001 complete");
+        g_assert_cmpuint(engine_n_unassigned(f->e), ==, 2);
+}
+
+/* Rule 7: membership is by time alone, across midnight; the shot is
+ * numbered on its trigger's date. */
+static void test_rule7_midnight(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        f->t0 = local_time(2025, 12, 11, 23, 59, 58);
+        add(f, "T/shot.tif", true, 0);
+        add(f, "A/after-midnight.tif", false, 4 * S);
+        f->t0 = local_time(2025, 12, 12, 0, 0, 1);
+        add(f, "B/next-day.tif", true, 0);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot.tif", "assign 20251211-001 A/after-midnight.tif",
+               "assign 20251211-001 B/next-day.tif", "close 20251211-001 complete");
+        /* The next day starts at 001 again. */
+        add(f, "T/shot2.tif", true, 60 * S);
+        EXPECT(f, "open 20251212-001", "assign 20251212-001 T/shot2.tif");
+}
+
+/* Rule 8: an orphan is remembered and absorbed by a later trigger. */
+static void test_rule8_orphan_absorbed(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        add(f, "A/late.tif", false, 40 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "orphan A/late.tif");
+        add(f, "T/s2.tif", true, 42 * S);
+        EXPECT(f, "open 20251211-002", "assign 20251211-002 T/s2.tif", "assign 20251211-002 A/late.tif",
+               "close 20251211-002 complete");
+}
+
+/* Rule 9: complete at once, or timeout naming the missing; a later shot may
+ * close first; any number collect at once. */
+static void test_rule9_close(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        add(f, "A/1.tif", false, 0);
+        advance(f, 10);
+        add(f, "T/s2.tif", true, 60 * S);
+        add(f, "A/2.tif", false, 61 * S);
+        add(f, "B/2.tif", false, 62 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "assign 20251211-001 A/1.tif",
+               "open 20251211-002", "assign 20251211-002 T/s2.tif", "assign 20251211-002 A/2.tif",
+               "assign 20251211-002 B/2.tif", "close 20251211-002 complete");
+        g_assert_cmpuint(engine_next_deadline(f->e), ==, USEC(1000) + USEC(60));
+        advance(f, 49.999);
+        EXPECT(f);
+        advance(f, 0.001);
+        EXPECT(f, "close 20251211-001 timeout -B");
+}
+
+/* Rule 10: a late file joins its closed shot within the grace, keeping the
+ * status, shrinking the missing list; after the grace the shot is gone. */
+static void test_rule10_late(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        advance(f, 60);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "close 20251211-001 timeout -A -B");
+        add(f, "A/late.tif", false, 2 * S);
+        EXPECT(f, "assign 20251211-001 A/late.tif late");
+        Shot *s = engine_find_shot(f->e, "20251211-001");
+        g_assert_nonnull(s);
+        g_assert_cmpint(s->status, ==, SHOT_TIMEOUT);
+        uint32_t missing[4];
+        g_assert_cmpuint(shot_missing(s, f->e, missing, 4), ==, 1);
+        advance(f, 600);
+        EXPECT(f, "retire 20251211-001");
+        add(f, "B/too-late.tif", false, 2 * S);
+        EXPECT(f, "orphan B/too-late.tif");
+}
+
+/* Rule 10 for triggers: a trigger camera late for its shot joins it, it
+ * does not open a second shot for the same interaction. */
+static void test_rule10_late_trigger_joins(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "U", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        advance(f, 60);
+        add(f, "U/s1.tif", true, 1 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "close 20251211-001 timeout -U",
+               "assign 20251211-001 U/s1.tif late");
+}
+
+/* Rule 11: a camera with Expected=false is grouped but never waited for. */
+static void test_rule11_expected(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "Tracker", 1, false);
+
+        add(f, "Tracker/tree.root", false, 1 * S);
+        add(f, "T/shot.tif", true, 0);
+        EXPECT(f, "orphan Tracker/tree.root", "open 20251211-001", "assign 20251211-001 T/shot.tif",
+               "assign 20251211-001 Tracker/tree.root", "close 20251211-001 complete");
+}
+
+/* Seed §2.1: every camera writes quickly, one shot. */
+static void test_seed_2_1_simple(Fixture *f, const void *data) {
+        cam(f, "Lanex2", 1, true);
+        cam(f, "Lanex1", 1, true);
+        cam(f, "Csi", 1, true);
+
+        add(f, "Lanex1/a.tif", false, 100 * MS);
+        add(f, "Lanex2/shot.tif", true, 0);
+        add(f, "Csi/c.tif", false, 1300 * MS);
+        EXPECT(f, "orphan Lanex1/a.tif", "open 20251211-001", "assign 20251211-001 Lanex2/shot.tif",
+               "assign 20251211-001 Lanex1/a.tif", "assign 20251211-001 Csi/c.tif", "close 20251211-001 complete");
+}
+
+/* Seed §2.2: a camera late but inside the window, before the timeout. */
+static void test_seed_2_2_late_in_window(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "Slow", 1, true);
+
+        add(f, "T/shot.tif", true, 0);
+        advance(f, 45);
+        add(f, "Slow/x.tif", false, 5 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot.tif", "assign 20251211-001 Slow/x.tif",
+               "close 20251211-001 complete");
+}
+
+/* Seed §2.3: a camera very late (mtime beyond the window): orphan, or taken
+ * by a later window that covers it. */
+static void test_seed_2_3_beyond_window(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "Slow", 1, true);
+
+        add(f, "T/shot.tif", true, 0);
+        add(f, "Slow/x.tif", false, 40 * S);
+        advance(f, 60);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot.tif", "orphan Slow/x.tif",
+               "close 20251211-001 timeout -Slow");
+}
+
+/* Seed §2.4: a camera that never writes: timeout names it. */
+static void test_seed_2_4_never(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "Dead", 1, true);
+
+        add(f, "T/shot.tif", true, 0);
+        add(f, "A/a.tif", false, 1 * S);
+        advance(f, 61);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot.tif", "assign 20251211-001 A/a.tif",
+               "close 20251211-001 timeout -Dead");
+}
+
+/* Seed §2.5: two shots a minute apart, windows apart. */
+static void test_seed_2_5_two_shots(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        add(f, "A/1.tif", false, 2 * S);
+        add(f, "T/s2.tif", true, 61 * S);
+        add(f, "A/2.tif", false, 60 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "assign 20251211-001 A/1.tif",
+               "close 20251211-001 complete", "open 20251211-002", "assign 20251211-002 T/s2.tif",
+               "assign 20251211-002 A/2.tif", "close 20251211-002 complete");
+}
+
+/* Seed §2.6: shot 2's files arrive before shot 1's late ones; both shots
+ * collect at once and shot 2 closes first. */
+static void test_seed_2_6_overlap(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        add(f, "A/1.tif", false, 1 * S);
+        add(f, "T/s2.tif", true, 62 * S);
+        add(f, "B/2.tif", false, 63 * S);
+        add(f, "A/2.tif", false, 61 * S);
+        add(f, "B/1.tif", false, 3 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "assign 20251211-001 A/1.tif",
+               "open 20251211-002", "assign 20251211-002 T/s2.tif", "assign 20251211-002 B/2.tif",
+               "assign 20251211-002 A/2.tif", "close 20251211-002 complete", "assign 20251211-001 B/1.tif",
+               "close 20251211-001 complete");
+}
+
+/* Pause: triggers that would open a shot are held; joining still works;
+ * a Fire opens its shot (an explicit request). */
+static void test_pause(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "U", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        engine_set_paused(f->e, true);
+        add(f, "U/s1.tif", true, 1 * S);
+        add(f, "T/align.tif", true, 100 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "assign 20251211-001 U/s1.tif",
+               "close 20251211-001 complete", "held T/align.tif");
+        Shot *s;
+        g_assert_cmpint(engine_fire(f->e, f->t0 + 200 * S, f->now, &s), ==, 0);
+        EXPECT(f, "open 20251211-002");
+        engine_set_paused(f->e, false);
+        add(f, "U/s3.tif", true, 300 * S);
+        EXPECT(f, "open 20251211-003", "assign 20251211-003 U/s3.tif");
+}
+
+/* Fire: the shot's trigger time is the instant; it absorbs what is known. */
+static void test_fire(Fixture *f, const void *data) {
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        add(f, "A/pre.tif", false, -1 * S);
+        Shot *s = NULL;
+        g_assert_cmpint(engine_fire(f->e, f->t0, f->now, &s), ==, 0);
+        g_assert_nonnull(s);
+        g_assert_cmpuint(s->trigger_camera, ==, ENGINE_NO_CAMERA);
+        g_assert_null(s->trigger_file);
+        add(f, "B/post.tif", false, 2 * S);
+        EXPECT(f, "orphan A/pre.tif", "open 20251211-001", "assign 20251211-001 A/pre.tif",
+               "assign 20251211-001 B/post.tif", "close 20251211-001 complete");
+}
+
+/* SetNextShotNumber: renumber, never onto a used number, skip used ones. */
+static void test_numbering(Fixture *f, const void *data) {
+        cam(f, "T", 1, false);
+
+        add(f, "T/1.tif", true, 0);
+        add(f, "T/2.tif", true, 100 * S);
+        add(f, "T/3.tif", true, 200 * S);
+        g_assert_cmpint(engine_set_next_number(f->e, 20251211, 2), ==, -EEXIST);
+        g_assert_cmpint(engine_set_next_number(f->e, 20251211, 0), ==, -EINVAL);
+        g_assert_cmpint(engine_set_next_number(f->e, 20251211, 10), ==, 0);
+        add(f, "T/4.tif", true, 300 * S);
+        g_assert_cmpint(engine_set_next_number(f->e, 20251211, 10), ==, -EEXIST);
+        g_assert_cmpint(engine_set_next_number(f->e, 20251211, 9), ==, 0);
+        add(f, "T/5.tif", true, 400 * S);
+        /* 10 is taken: the counter steps over it. */
+        add(f, "T/6.tif", true, 500 * S);
+        g_ptr_array_set_size(f->log, 0);
+        static const char *const want[] = { "20251211-001", "20251211-002", "20251211-003", "20251211-009",
+                                            "20251211-010", "20251211-011" };
+        uint32_t n;
+        Shot *const *live = engine_live_shots(f->e, &n);
+        g_assert_cmpuint(n, ==, G_N_ELEMENTS(want));
+        for (uint32_t i = 0; i < n; i++)
+                g_assert_cmpstr(live[i]->id, ==, want[i]);
+        g_assert_cmpuint(engine_next_number(f->e, 20251211), ==, 12);
+        g_assert_true(engine_number_used(f->e, 20251211, 10));
+        g_assert_false(engine_number_used(f->e, 20251211, 4));
+        /* Going back is allowed onto a free number, and steps over used runs. */
+        g_assert_cmpint(engine_set_next_number(f->e, 20251211, 4), ==, 0);
+        g_assert_cmpuint(engine_next_number(f->e, 20251211), ==, 4);
+        g_assert_cmpint(engine_mark_number_used(f->e, 20251211, 4), ==, 0);
+        g_assert_cmpint(engine_mark_number_used(f->e, 20251211, 5), ==, 0);
+        g_assert_cmpint(engine_mark_number_used(f->e, 20251211, 7), ==, 0);
+        g_assert_cmpint(engine_mark_number_used(f->e, 20251211, 6), ==, 0);
+        g_assert_cmpint(engine_mark_number_used(f->e, 20251211, 8), ==, 0);
+        g_assert_cmpuint(engine_next_number(f->e, 20251211), ==, 12);
+}
+
+/* Memory: retired files and expired orphans leave only a digest behind, and
+ * are never decided again. */
+static void test_forget(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+
+        add(f, "T/s.tif", true, 0);
+        add(f, "A/a.tif", false, 0);
+        add(f, "A/orphan.tif", false, 100 * S);
+        advance(f, 599);
+        g_assert_cmpuint(engine_n_files(f->e), ==, 3);
+        advance(f, 3001);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s.tif", "assign 20251211-001 A/a.tif",
+               "close 20251211-001 complete", "orphan A/orphan.tif", "retire 20251211-001", "expire A/orphan.tif");
+        g_assert_cmpuint(engine_n_files(f->e), ==, 0);
+        g_assert_cmpuint(engine_n_tombstones(f->e), ==, 3);
+        g_assert_cmpint(add(f, "T/s.tif", true, 0), ==, ENGINE_ADD_KNOWN);
+        g_assert_cmpint(add(f, "A/orphan.tif", false, 100 * S), ==, ENGINE_ADD_KNOWN);
+        EXPECT(f);
+        g_assert_cmpuint(engine_next_deadline(f->e), ==, USEC_INFINITY);
+}
+
+/* The same file seen twice is decided once; an unassigned file whose mtime
+ * changed is decided again; a vanished unassigned file is dropped. */
+static void test_rescan_idempotent(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+
+        add(f, "A/x.tif", false, 50 * S);
+        g_assert_cmpint(add(f, "A/x.tif", false, 50 * S), ==, ENGINE_ADD_KNOWN);
+        g_assert_cmpint(add(f, "A/x.tif", false, 1 * S), ==, ENGINE_ADD_CHANGED);
+        add(f, "T/s.tif", true, 0);
+        g_assert_cmpint(add(f, "T/s.tif", true, 0), ==, ENGINE_ADD_KNOWN);
+        EXPECT(f, "orphan A/x.tif", "orphan A/x.tif", "open 20251211-001", "assign 20251211-001 T/s.tif",
+               "assign 20251211-001 A/x.tif", "close 20251211-001 complete");
+        add(f, "A/gone.tif", false, 500 * S);
+        engine_file_gone(f->e, "A/gone.tif");
+        g_assert_null(engine_lookup_file(f->e, "A/gone.tif"));
+        g_assert_cmpint(add(f, "A/gone.tif", false, 500 * S), ==, ENGINE_ADD_NEW);
+}
+
+/* Restart: restored shots continue, complete, and keep their numbers. */
+static void test_restore(Fixture *f, const void *data) {
+        uint32_t t = cam(f, "T", 1, true);
+        uint32_t a = cam(f, "A", 1, true);
+        uint32_t expected[] = { t, a };
+
+        EngineShotRestore r = {
+                .date = 20251211, .number = 7, .status = SHOT_COLLECTING,
+                .trigger_time = f->t0, .window_start = f->t0 - 5 * S, .window_end = f->t0 + 5 * S,
+                .trigger_camera = t, .opened_at = f->now, .deadline = f->now + USEC(60),
+                .expected = expected, .n_expected = 2,
+        };
+        Shot *s;
+        g_assert_cmpint(engine_restore_shot(f->e, &r, &s), ==, 0);
+        EngineFileInfo info = { .path = "T/s7.tif", .camera = t, .trigger = true, .dt = f->t0 };
+        g_assert_cmpint(engine_restore_file(f->e, s, &info, false, f->now), ==, 0);
+        g_assert_true(s->trigger_file == engine_lookup_file(f->e, "T/s7.tif"));
+        g_assert_cmpint(engine_restore_shot(f->e, &r, NULL), ==, -EEXIST);
+        engine_restore_done(f->e, f->now);
+        EXPECT(f);
+        g_assert_cmpuint(engine_next_number(f->e, 20251211), ==, 8);
+
+        g_assert_cmpint(add(f, "T/s7.tif", true, 0), ==, ENGINE_ADD_KNOWN);
+        add(f, "A/a.tif", false, 1 * S);
+        EXPECT(f, "assign 20251211-007 A/a.tif", "close 20251211-007 complete");
+}
+
+/* A reload that widens the window re-buckets what is unassigned; open shots
+ * keep their own window. */
+static void test_reload_window(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+        cam(f, "B", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        add(f, "A/far.tif", false, 200 * S + 14 * S);
+        EngineParams p = params(30, 60);
+        g_assert_cmpint(engine_set_params(f->e, &p), ==, 0);
+        add(f, "B/b.tif", false, 12 * S);
+        add(f, "T/s2.tif", true, 200 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "orphan A/far.tif", "orphan B/b.tif",
+               "open 20251211-002", "assign 20251211-002 T/s2.tif", "assign 20251211-002 A/far.tif");
+}
+
+/* --once: everything still collecting closes now. */
+static void test_close_all(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        add(f, "T/s2.tif", true, 100 * S);
+        add(f, "A/2.tif", false, 100 * S);
+        engine_close_all(f->e, f->now);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "open 20251211-002",
+               "assign 20251211-002 T/s2.tif", "assign 20251211-002 A/2.tif", "close 20251211-002 complete",
+               "close 20251211-001 timeout -A");
+}
+
+static void test_shot_id(void) {
+        char buf[SHOT_ID_MAX];
+        uint32_t d, n;
+
+        g_assert_cmpint(shot_format_id(20261123, 4, buf), ==, 0);
+        g_assert_cmpstr(buf, ==, "20261123-004");
+        g_assert_cmpint(shot_parse_id("20261123-004", &d, &n), ==, 0);
+        g_assert_cmpuint(d, ==, 20261123);
+        g_assert_cmpuint(n, ==, 4);
+        g_assert_cmpint(shot_parse_id("20261123-1234", &d, &n), ==, 0);
+        g_assert_cmpuint(n, ==, 1234);
+        g_assert_cmpint(shot_parse_id("../../etc", &d, &n), <, 0);
+        g_assert_cmpint(shot_parse_id("20261123-04", &d, &n), <, 0);
+        g_assert_cmpint(shot_parse_id("20261123-0004", &d, &n), <, 0);
+        g_assert_cmpint(shot_parse_id("20261123-000", &d, &n), <, 0);
+        g_assert_cmpint(shot_parse_id("20261323-001", &d, &n), <, 0);
+        g_assert_cmpint(shot_parse_id("20261123-001/", &d, &n), <, 0);
+        g_assert_cmpint(shot_parse_id("", &d, &n), <, 0);
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+
+#define T(name, fn) g_test_add("/engine/" name, Fixture, NULL, setup, fn, teardown)
+        T("rule2-kinds", test_rule2_kinds);
+        T("rule3-window-inclusive", test_rule3_window_inclusive);
+        T("rule4-triggers-join", test_rule4_triggers_join);
+        T("rule5-retroactive", test_rule5_retroactive);
+        T("rule5-late-trigger-opens", test_rule5_late_trigger_opens);
+        T("rule6-duplicate", test_rule6_duplicate);
+        T("rule7-nearest-shot", test_rule7_nearest_shot);
+        T("rule7-nearest-file", test_rule7_nearest_file);
+        T("rule7-midnight", test_rule7_midnight);
+        T("rule8-orphan-absorbed", test_rule8_orphan_absorbed);
+        T("rule9-close", test_rule9_close);
+        T("rule10-late", test_rule10_late);
+        T("rule10-late-trigger-joins", test_rule10_late_trigger_joins);
+        T("rule11-expected", test_rule11_expected);
+        T("seed-2.1-simple", test_seed_2_1_simple);
+        T("seed-2.2-late-in-window", test_seed_2_2_late_in_window);
+        T("seed-2.3-beyond-window", test_seed_2_3_beyond_window);
+        T("seed-2.4-never", test_seed_2_4_never);
+        T("seed-2.5-two-shots", test_seed_2_5_two_shots);
+        T("seed-2.6-overlap", test_seed_2_6_overlap);
+        T("pause", test_pause);
+        T("fire", test_fire);
+        T("numbering", test_numbering);
+        T("forget", test_forget);
+        T("rescan-idempotent", test_rescan_idempotent);
+        T("restore", test_restore);
+        T("reload-window", test_reload_window);
+        T("close-all", test_close_all);
+#undef T
+        g_test_add_func("/engine/shot-id", test_shot_id);
+        return g_test_run();
+}
