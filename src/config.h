@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The configuration (SPEC §5): GKeyFile text in, a validated plain struct
+ * out. Nothing else in shotsync reads the files; a bad file is refused as a
+ * whole with one message naming the file, the line or key, and the problem. */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+typedef enum PublishMode {
+        PUBLISH_COPY,
+        PUBLISH_HARDLINK,
+        PUBLISH_REFLINK,
+        _PUBLISH_MODE_MAX,
+} PublishMode;
+
+/* One kind of file a camera writes per shot: alternatives of Files= joined
+ * by '|', e.g. "*.tif|*.tiff". Patterns are fnmatch(3) globs matched
+ * case-insensitively against the file's base name. */
+typedef struct FileKind {
+        char **patterns; /* NULL-terminated */
+} FileKind;
+
+typedef struct CameraConfig {
+        char *name;            /* the camera folder's name under RawRoot */
+        bool trigger;
+        bool expected;
+        char *trigger_keyword; /* "" makes every eligible file a trigger */
+        FileKind *kinds;
+        size_t n_kinds;
+} CameraConfig;
+
+typedef struct Config {
+        char *path;      /* the main file that was read (may not exist: defaults only) */
+        char **dropins;  /* drop-ins read, in order, NULL-terminated */
+
+        /* [Watch] */
+        char *raw_root;             /* required, absolute, normalised (no trailing '/') */
+        char *trigger_keyword;      /* default "shot" */
+        FileKind *kinds;            /* default Files=, "*.tif|*.tiff" */
+        size_t n_kinds;
+        char **ignore_keywords;     /* default test;align, NULL-terminated, may be empty */
+        char **trigger_cameras;     /* [Watch] TriggerCameras=, NULL-terminated */
+        double rescan_interval_sec; /* [Watch] RescanIntervalSec=, default 60, 0 disables */
+
+        /* [Grouping] */
+        double full_window_sec;  /* W, > 0, default 10 */
+        double timeout_sec;      /* T, > W/2, default 60 */
+        double late_grace_sec;   /* >= 0, default 600 */
+        double orphan_keep_sec;  /* [Grouping] OrphanKeepSec=, > 0, default 86400 */
+
+        /* [Output] */
+        char *clean_root; /* required, absolute, normalised, not inside raw_root nor containing it */
+        PublishMode mode; /* default copy */
+
+        /* [Camera NAME] groups in the order they appear; n_cameras == 0 means
+         * "every folder of RawRoot is a camera with the [Watch] defaults". */
+        CameraConfig *cameras;
+        size_t n_cameras;
+
+        /* [Trigger] */
+        char **ports;              /* NULL-terminated; empty: no gphoto2 cameras */
+        bool ports_auto;           /* Ports=auto */
+        bool set_clock;            /* default true */
+        bool download;             /* default false */
+        char *download_root;       /* default raw_root */
+        double capture_timeout_sec; /* > 0, default 10 */
+} Config;
+
+/* Reads path (or the default /etc/shotsync/shotsync.conf when NULL) and its
+ * drop-ins "<path>.d/*.conf" in lexical order; later files override earlier
+ * keys. A missing main file is not an error when drop-ins or defaults make a
+ * complete configuration; a missing required key is. On error returns
+ * negative errno and a human sentence in *ret_error, e.g.
+ * "/etc/shotsync/shotsync.conf:12: [Grouping] TimeoutSec=abc: not a number". */
+int config_load(const char *path, Config **ret, char **ret_error);
+/* Same, from text (tests, fuzzing): name is used in messages. */
+int config_load_from_data(const char *name, const char *data, size_t len, Config **ret, char **ret_error);
+Config *config_free(Config *c);
+static inline void config_freep(Config **c) {
+        config_free(*c);
+}
+#define _cleanup_config_ _cleanup_(config_freep)
+
+/* The camera a folder name is, per the configuration: a configured
+ * [Camera NAME] group; or, when no group exists, a camera made from the
+ * [Watch] defaults (owned by the Config, created on first use, trigger when
+ * named in TriggerCameras=). NULL when groups exist and none is named so, or
+ * when the name is not a valid camera folder (hidden, temporary). */
+const CameraConfig *config_camera(Config *c, const char *folder);
+
+const char *publish_mode_to_string(PublishMode m);
+int publish_mode_from_string(const char *s, PublishMode *ret);
+
+/* SPEC §3: where two kinds of one camera share an extension, the later
+ * kind's clean name gets "_<k>" (1-based) before the extension. True when
+ * kind (0-based) of cam must carry it for a file with extension ext
+ * (".tiff", lower case): some earlier kind has a pattern that can produce
+ * the same extension (a pattern whose extension is a wildcard counts as
+ * sharing every extension). */
+bool config_kind_needs_suffix(const CameraConfig *cam, size_t kind, const char *ext);

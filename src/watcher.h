@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* inotify over the whole raw tree, as an sd-event source. Reports a file
+ * when it is closed after writing or renamed in (never on create), a file
+ * gone when it is deleted or renamed away, and asks for a full rescan when
+ * events may have been lost (IN_Q_OVERFLOW, an unknown watch descriptor, the
+ * root replaced or unmounted). Folders created or renamed in later are
+ * watched and crawled: their files are reported like renamed-in ones.
+ * Hidden and temporary folder names (classify.h) are not descended into;
+ * symlinks are never followed. */
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+typedef struct Watcher Watcher;
+
+typedef enum WatchEventType {
+        WATCH_FILE_READY, /* path: relative to the root, a regular file closed or renamed in */
+        WATCH_FILE_GONE,  /* path: deleted or renamed away */
+        WATCH_RESCAN,     /* path NULL: events were lost, diff the tree against what is known */
+        WATCH_DEGRADED,   /* path: the folder that could not be watched (watch limit, EACCES...) */
+} WatchEventType;
+
+typedef void (*WatcherFn)(Watcher *w, WatchEventType type, const char *path, void *userdata);
+
+/* The root need not exist yet: the watcher then watches for it to appear
+ * (checking on each rescan) and asks for a rescan when it does. */
+int watcher_new(sd_event *event, const char *root, WatcherFn fn, void *userdata, Watcher **ret);
+Watcher *watcher_free(Watcher *w);
+
+/* Adds watches on every folder of the tree (again), e.g. after a rescan
+ * request or when the root appeared. Blocking but cheap (no stat of files). */
+int watcher_refresh(Watcher *w);
+
+bool watcher_is_degraded(const Watcher *w); /* some folder is not watched */
+unsigned watcher_n_watches(const Watcher *w);
+unsigned watcher_n_overflows(const Watcher *w);
