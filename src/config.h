@@ -71,7 +71,7 @@ typedef struct Config {
 } Config;
 
 /* Reads path (or the default /etc/shotsync/shotsync.conf when NULL) and its
- * drop-ins "<path>.d/*.conf" in lexical order; later files override earlier
+ * drop-ins "<path>.d/<name>.conf" in lexical order; later files override earlier
  * keys. A missing main file is not an error when drop-ins or defaults make a
  * complete configuration; a missing required key is. On error returns
  * negative errno and a human sentence in *ret_error, e.g.

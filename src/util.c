@@ -2,6 +2,7 @@
 
 #include <glib.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <time.h>
 
 #include "util.h"
@@ -123,4 +124,74 @@ char *xstrdup(const char *s) {
         if (!r)
                 g_error("out of memory");
         return r;
+}
+
+static int hexval(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+char *utf8_unescape(const char *s) {
+        GString *out = g_string_sized_new(strlen(s));
+        for (const char *p = s; *p; p++) {
+                if (*p != '\\') {
+                        g_string_append_c(out, *p);
+                        continue;
+                }
+                if (p[1] == '\\') {
+                        g_string_append_c(out, '\\');
+                        p++;
+                        continue;
+                }
+                int h, l;
+                if (p[1] != 'x' || (h = hexval(p[2])) < 0 || (l = hexval(p[3])) < 0 || (h == 0 && l == 0)) {
+                        g_string_free(out, true);
+                        return NULL;
+                }
+                g_string_append_c(out, (char) (h << 4 | l));
+                p += 3;
+        }
+        return g_string_free(out, false);
+}
+
+int write_file_atomic(const char *dir, const char *name, const void *data, size_t len, mode_t mode) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+
+        g_autofree char *tmp = g_strdup_printf(".#%s.%08x", name, g_random_int());
+        _cleanup_close_ int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0)
+                return negative_errno();
+
+        int r = 0;
+        const char *p = data;
+        size_t left = len;
+        while (left > 0) {
+                ssize_t n = write(fd, p, left);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        break;
+                }
+                p += n;
+                left -= (size_t) n;
+        }
+        if (r == 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                (void) unlinkat(dfd, tmp, 0);
+                return r;
+        }
+        if (fsync(dfd) < 0)
+                return negative_errno();
+        return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 typedef int64_t nsec_t;  /* CLOCK_REALTIME nanoseconds: file mtimes, trigger times */
@@ -134,3 +135,10 @@ static inline usec_t usec_add(usec_t a, usec_t b) {
                 return USEC_INFINITY;
         return r;
 }
+
+/* The inverse of utf8_escape_invalid(); NULL when s is not in that form. */
+char *utf8_unescape(const char *s);
+
+/* Writes data to dir/name atomically and durably: a temporary file in dir,
+ * fsync, rename over name, fsync of dir. */
+int write_file_atomic(const char *dir, const char *name, const void *data, size_t len, mode_t mode);

@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <systemd/sd-daemon.h>
+
+#include "bus-manager.h"
+#include "config-build.h"
+#include "log.h"
+#include "manager.h"
+
+static void help(void) {
+        printf("Usage: shotsyncd [OPTIONS]\n\n"
+               "Groups the images of each laser shot from cloud-synced camera folders,\n"
+               "publishes them into a clean folder and announces them on D-Bus.\n\n"
+               "  -c --config=PATH      Configuration file (default %s/shotsync/shotsync.conf;\n"
+               "                        drop-ins are read from PATH.d/*.conf)\n"
+               "  -s --state-dir=DIR    State directory (default $STATE_DIRECTORY, else\n"
+               "                        %s/lib/shotsync)\n"
+               "     --once             Group what is on disk now, publish, print a summary\n"
+               "                        and exit (no bus needed)\n"
+               "     --user             Use the session bus instead of the system bus\n"
+               "     --log-level=LEVEL  err, warning, notice, info (default) or debug\n"
+               "  -h --help             Show this help\n"
+               "     --version          Show the version\n\n"
+               "See shotsyncd(8) and shotsync.conf(5).\n",
+               SYSCONFDIR, LOCALSTATEDIR);
+}
+
+static char *default_state_dir(void) {
+        const char *e = getenv("STATE_DIRECTORY");
+        if (!isempty(e)) {
+                /* Several directories are ':'-separated; ours is the first. */
+                const char *colon = strchr(e, ':');
+                return colon ? g_strndup(e, (gsize) (colon - e)) : g_strdup(e);
+        }
+        return g_strdup(LOCALSTATEDIR "/lib/shotsync");
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("Received %s, finishing.", strsignal((int) si->ssi_signo));
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) manager_reload(userdata, NULL);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        enum { ARG_ONCE = 0x100, ARG_USER, ARG_VERSION, ARG_LOG_LEVEL };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "state-dir", required_argument, NULL, 's' },
+                { "once", no_argument, NULL, ARG_ONCE },
+                { "user", no_argument, NULL, ARG_USER },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        ManagerOptions o = {};
+        g_autofree char *state_dir = NULL;
+        int c, r;
+
+        log_setup();
+        while ((c = getopt_long(argc, argv, "c:s:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        o.config_path = optarg;
+                        break;
+                case 's':
+                        g_free(state_dir);
+                        state_dir = g_strdup(optarg);
+                        break;
+                case ARG_ONCE:
+                        o.once = true;
+                        break;
+                case ARG_USER:
+                        o.user_bus = true;
+                        break;
+                case ARG_LOG_LEVEL:
+                        r = log_level_from_string(optarg);
+                        if (r < 0) {
+                                log_error("Unknown log level '%s'.", optarg);
+                                return 2;
+                        }
+                        log_set_max_level(r);
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("shotsyncd %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        return 2;
+                }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'; see --help.", argv[optind]);
+                return 2;
+        }
+        if (!state_dir)
+                state_dir = default_state_dir();
+        o.state_dir = state_dir;
+
+        /* A camera or client that goes away must not kill us with SIGPIPE. */
+        signal(SIGPIPE, SIG_IGN);
+
+        _cleanup_manager_ Manager *m = NULL;
+        r = manager_new(&o, &m);
+        if (r < 0)
+                return 1;
+
+        if (o.once) {
+                r = manager_run_once(m);
+                return r < 0 ? 1 : 0;
+        }
+
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        if (sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_exit_signal, m) < 0 ||
+            sd_event_add_signal(m->event, &m->sigint, SIGINT, on_exit_signal, m) < 0 ||
+            sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_sighup, m) < 0) {
+                log_error("Cannot watch signals.");
+                return 1;
+        }
+        (void) sd_event_set_watchdog(m->event, true);
+
+        r = bus_manager_connect(m);
+        if (r < 0)
+                return 1;
+        r = manager_start(m);
+        if (r < 0)
+                return 1;
+
+        manager_update_status(m);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status_text ?: "Running.");
+        log_info("shotsyncd %s running: watching %s, publishing to %s.", PACKAGE_VERSION, m->config->raw_root,
+                 m->config->clean_root);
+
+        r = sd_event_loop(m->event);
+        if (r < 0) {
+                log_error_errno(r, "Event loop failed: %m");
+                manager_shutdown(m);
+                return 1;
+        }
+        manager_shutdown(m);
+        log_info("Stopped.");
+        return 0;
+}

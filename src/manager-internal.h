@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Shared between the manager's files (manager.c: decisions and life cycle,
+ * manager-state.c: persistence, manager-publish.c: the clean tree). */
+
+#include "manager.h"
+
+/* A job for a worker; done() runs back in the event loop. */
+typedef struct WorkItem WorkItem;
+struct WorkItem {
+        void (*done)(WorkItem *item, Manager *m);
+};
+
+/* A file of a shot already in the clean tree. */
+typedef struct DoneFile {
+        char *clean_path;
+        PublishResult result;
+} DoneFile;
+void done_file_free(void *p);
+
+char *raw_path_of(Manager *m, const char *rel);
+guint path_key_hash(const void *p);
+gboolean path_key_equal(const void *a, const void *b);
+
+ShotData *shot_data_get(Manager *m, const char *id);
+ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number);
+void shot_data_maybe_release(Manager *m, ShotData *sd);
+
+void manager_schedule_flush(Manager *m);
+void manager_request_scan(Manager *m);
+void manager_file_seen(Manager *m, const char *rel, nsec_t mtime);
+int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret);
+
+/* manager-state.c */
+void shot_to_state(Manager *m, ShotData *sd, StateShot *out);
+void state_shot_clear(StateShot *sh);
+void state_shot_copy(const StateShot *from, StateShot *to);
+int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real);
+void manager_save_state(Manager *m);
+
+/* manager-publish.c */
+void manager_publish_pending(Manager *m);
+bool manager_publish_busy(Manager *m);
+void manager_print_summary(Manager *m);
+/* The images map of ShotClosed/ShotUpdated. */
+GHashTable *shot_images(ShotData *sd);
+/* Missing cameras of a shot as published (or as the engine sees it while live). */
+char **shot_data_missing(Manager *m, ShotData *sd);

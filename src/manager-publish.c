@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* From a closed shot to the clean tree: jobs built in the event loop from
+ * plain copies, run by the disk worker (publish.c does the file work), and
+ * finished back in the loop, which then announces the shot. A job that
+ * meets a full or read-only disk is retried later, whole: publishing is
+ * idempotent, so nothing is published twice. */
+
+#include <stdio.h>
+
+#include "bus-manager.h"
+#include "classify.h"
+#include "log.h"
+#include "manager-internal.h"
+
+#define RETRY_MAX_USEC (60 * USEC_PER_SEC)
+
+typedef struct JobFile {
+        char *rel, *src, *dst;
+        char *camera;
+        unsigned kind; /* 0-based */
+        nsec_t mtime;
+        bool late, already;
+        int error;
+        PublishResult result;
+} JobFile;
+
+typedef struct PublishJob {
+        WorkItem item;
+        char id[SHOT_ID_MAX];
+        uint64_t generation;
+        char *clean_root;
+        PublishMode mode;
+        Manifest *manifest;
+        JobFile *files;
+        size_t n_files;
+        char **expected;
+        unsigned *expected_kinds;
+        int error;          /* the first error that makes the whole job wait and retry */
+        char *error_path;
+        size_t n_published; /* newly, this time */
+} PublishJob;
+
+void done_file_free(void *p) {
+        DoneFile *d = p;
+        if (!d)
+                return;
+        g_free(d->clean_path);
+        g_free(d);
+}
+
+static void job_free(PublishJob *j) {
+        for (size_t i = 0; i < j->n_files; i++) {
+                g_free(j->files[i].rel);
+                g_free(j->files[i].src);
+                g_free(j->files[i].dst);
+                g_free(j->files[i].camera);
+        }
+        g_free(j->files);
+        g_strfreev(j->expected);
+        g_free(j->expected_kinds);
+        manifest_free(j->manifest);
+        g_free(j->clean_root);
+        g_free(j->error_path);
+        g_free(j);
+}
+
+/* Errors that no retry can cure for this file; anything else (a full or
+ * read-only disk, permissions being fixed) is worth waiting for. */
+static bool error_is_permanent(int r) {
+        return r == -ENOENT || r == -EEXIST || r == -EINVAL || r == -ELOOP || r == -EISDIR || r == -ENOTDIR ||
+               r == -ENAMETOOLONG || r == -EFBIG;
+}
+
+static void publish_work(void *data) {
+        PublishJob *j = data;
+
+        for (size_t i = 0; i < j->n_files; i++) {
+                JobFile *f = &j->files[i];
+                if (f->already)
+                        continue;
+                f->error = publish_file(j->clean_root, j->mode, f->src, f->dst, &f->result);
+                if (f->error < 0 && !error_is_permanent(f->error)) {
+                        j->error = f->error;
+                        j->error_path = g_strdup(f->dst);
+                        return;
+                }
+                if (f->error == 0)
+                        j->n_published++;
+        }
+
+        /* The manifest describes what is in the clean tree, nothing else. */
+        Manifest *mf = j->manifest;
+        for (size_t i = 0; i < j->n_files; i++) {
+                JobFile *f = &j->files[i];
+                if (f->error < 0)
+                        continue;
+                g_autofree char *raw = utf8_escape_invalid(f->src);
+                g_autofree char *clean = utf8_escape_invalid(f->dst);
+                ManifestFile *mfile = manifest_add_file(mf, f->camera, f->kind + 1, raw, f->mtime, clean, f->late);
+                mfile->size = f->result.size;
+                memcpy(mfile->sha256, f->result.sha256, sizeof mfile->sha256);
+        }
+        GPtrArray *missing = g_ptr_array_new();
+        for (size_t e = 0; j->expected[e]; e++) {
+                unsigned have = 0;
+                for (size_t i = 0; i < j->n_files; i++)
+                        if (j->files[i].error == 0 && streq(j->files[i].camera, j->expected[e]))
+                                have |= 1u << MIN(j->files[i].kind, 31u);
+                unsigned want = j->expected_kinds[e] >= 32 ? UINT32_MAX : (1u << j->expected_kinds[e]) - 1;
+                if ((have & want) != want)
+                        g_ptr_array_add(missing, g_strdup(j->expected[e]));
+        }
+        g_ptr_array_add(missing, NULL);
+        mf->missing = (char **) g_ptr_array_free(missing, false);
+
+        size_t len;
+        g_autofree char *text = manifest_to_data(mf, &len);
+        g_autofree char *path = manifest_path(j->clean_root, mf->date, mf->number);
+        int r = publish_replace(j->clean_root, path, text, len);
+        if (r < 0) {
+                j->error = r;
+                j->error_path = g_steal_pointer(&path);
+        }
+}
+
+GHashTable *shot_images(ShotData *sd) {
+        return sd->images;
+}
+
+static void fill_images(Manager *m, ShotData *sd) {
+        g_hash_table_remove_all(sd->images);
+        if (!sd->manifest)
+                return;
+        for (size_t i = 0; i < sd->manifest->n_files; i++) {
+                const ManifestFile *f = &sd->manifest->files[i];
+                const CameraConfig *cc = config_camera(m->config, f->camera);
+                bool several = cc ? cc->n_kinds > 1 : f->kind > 1;
+                char *key = several ? g_strdup_printf("%s/%u", f->camera, f->kind) : g_strdup(f->camera);
+                g_hash_table_insert(sd->images, key, g_strdup(f->clean_path));
+        }
+}
+
+char **shot_data_missing(Manager *m, ShotData *sd) {
+        if (sd->shot && sd->generation != sd->published_generation) {
+                uint32_t miss[1024];
+                uint32_t n = shot_missing(sd->shot, m->engine, miss, ELEMENTSOF(miss));
+                char **v = g_new0(char *, n + 1);
+                for (uint32_t i = 0; i < n; i++)
+                        v[i] = g_strdup(engine_camera_name(m->engine, miss[i]));
+                return v;
+        }
+        if (sd->manifest && sd->manifest->missing)
+                return g_strdupv(sd->manifest->missing);
+        return g_new0(char *, 1);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        ShotData *sd = userdata;
+        sd->retry = sd_event_source_disable_unref(sd->retry);
+        manager_schedule_flush(sd->manager);
+        return 0;
+}
+
+static unsigned n_blocked(Manager *m) {
+        unsigned n = 0;
+        GHashTableIter it;
+        void *v;
+        g_hash_table_iter_init(&it, m->shots);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                if (((ShotData *) v)->failures > 0)
+                        n++;
+        return n;
+}
+
+static void publish_done(WorkItem *item, Manager *m) {
+        PublishJob *j = (PublishJob *) item;
+        ShotData *sd = shot_data_get(m, j->id);
+
+        if (!sd) {
+                job_free(j);
+                return;
+        }
+        sd->publishing = false;
+
+        if (j->error < 0) {
+                m->stats.publish_errors++;
+                usec_t delay = MIN(USEC_PER_SEC << MIN(sd->failures, 6u), RETRY_MAX_USEC);
+                if (sd->failures == 0 || sd->failures % 10 == 0)
+                        log_fields(LOG_ERR, j->error, sd->id, NULL, NULL,
+                                   "Cannot publish shot %s (%s: %s); nothing half-written is visible, retrying in %" PRIu64
+                                   " s.",
+                                   sd->id, j->error_path ?: "?", g_strerror(-j->error), delay / USEC_PER_SEC);
+                sd->failures++;
+                if (!m->publish_blocked)
+                        bus_property_changed(m, "State");
+                m->publish_blocked = true;
+                if (!sd->retry)
+                        (void) sd_event_add_time_relative(m->event, &sd->retry, CLOCK_MONOTONIC, delay, USEC_PER_SEC / 10,
+                                                          on_retry, sd);
+                manager_update_status(m);
+                job_free(j);
+                return;
+        }
+
+        if (sd->failures > 0)
+                log_fields(LOG_INFO, 0, sd->id, NULL, NULL, "Shot %s published after %u failed attempt(s).", sd->id,
+                           sd->failures);
+        sd->failures = 0;
+        if (m->publish_blocked && n_blocked(m) == 0) {
+                m->publish_blocked = false;
+                bus_property_changed(m, "State");
+        }
+
+        for (size_t i = 0; i < j->n_files; i++) {
+                JobFile *f = &j->files[i];
+                if (f->error < 0) {
+                        log_fields(LOG_ERR, f->error, sd->id, f->camera, f->rel,
+                                   f->error == -EEXIST ? "Not publishing %s: %s already exists with other content; "
+                                                         "left alone." :
+                                                         "Not publishing %s as %s: %s",
+                                   f->src, f->dst, g_strerror(-f->error));
+                        continue;
+                }
+                if (f->already)
+                        continue;
+                m->stats.files_published++;
+                DoneFile *d = g_new0(DoneFile, 1);
+                d->clean_path = g_strdup(f->dst);
+                d->result = f->result;
+                g_hash_table_replace(sd->done, g_strdup(f->rel), d);
+                if (f->result.fell_back)
+                        log_fields(LOG_NOTICE, 0, sd->id, f->camera, f->rel,
+                                   "%s could not be linked here (Mode=%s): copied instead.", f->dst,
+                                   publish_mode_to_string(j->mode));
+        }
+
+        manifest_free(sd->manifest);
+        sd->manifest = g_steal_pointer(&j->manifest);
+        fill_images(m, sd);
+        sd->published_generation = j->generation;
+        log_fields(LOG_INFO, 0, sd->id, NULL, NULL, "Shot %s published: %zu file(s) in %s, %zu new.", sd->id,
+                   sd->manifest->n_files, j->clean_root, j->n_published);
+
+        bus_emit_shot_published(m, sd, sd->announced);
+        sd->announced = true;
+        job_free(j);
+        shot_data_maybe_release(m, sd);
+        manager_schedule_flush(m);
+}
+
+static PublishJob *job_new(Manager *m, ShotData *sd) {
+        StateShot st;
+        shot_to_state(m, sd, &st);
+
+        PublishJob *j = g_new0(PublishJob, 1);
+        j->item.done = publish_done;
+        memcpy(j->id, sd->id, sizeof j->id);
+        j->generation = sd->generation;
+        j->clean_root = g_strdup(m->config->clean_root);
+        j->mode = m->config->mode;
+
+        Manifest *mf = j->manifest = manifest_new();
+        memcpy(mf->id, sd->id, sizeof mf->id);
+        mf->date = st.date;
+        mf->number = st.number;
+        mf->status = st.status;
+        mf->trigger_camera = g_strdup(st.trigger_camera ?: "");
+        mf->trigger_time = st.trigger_time;
+        mf->window_start = st.window_start;
+        mf->window_end = st.window_end;
+        mf->trigger_path = g_strdup("");
+        GHashTableIter it;
+        void *k, *v;
+        g_hash_table_iter_init(&it, st.metadata);
+        while (g_hash_table_iter_next(&it, &k, &v))
+                g_hash_table_insert(mf->metadata, g_strdup(k), g_strdup(v));
+
+        j->files = g_new0(JobFile, MAX(st.n_files, 1u));
+        j->n_files = st.n_files;
+        for (size_t i = 0; i < st.n_files; i++) {
+                const StateFile *sf = &st.files[i];
+                JobFile *f = &j->files[i];
+                f->rel = g_strdup(sf->path);
+                f->src = raw_path_of(m, sf->path);
+                f->camera = g_strdup(sf->camera);
+                f->kind = sf->kind;
+                f->mtime = sf->dt;
+                f->late = sf->late;
+                if (sf->trigger && st.trigger_camera && streq(sf->camera, st.trigger_camera) &&
+                    sf->dt == st.trigger_time) {
+                        g_free(mf->trigger_path);
+                        mf->trigger_path = utf8_escape_invalid(f->src);
+                }
+
+                DoneFile *d = g_hash_table_lookup(sd->done, sf->path);
+                if (d) {
+                        /* Published before under this name: names never move. */
+                        f->already = true;
+                        f->dst = g_strdup(d->clean_path);
+                        f->result = d->result;
+                        continue;
+                }
+                const char *base = strrchr(sf->path, '/');
+                base = base ? base + 1 : sf->path;
+                char ext[32];
+                file_extension_lower(base, ext);
+                const CameraConfig *cc = config_camera(m->config, sf->camera);
+                unsigned suffix = 0;
+                if (cc ? config_kind_needs_suffix(cc, sf->kind, ext) : sf->kind > 0)
+                        suffix = sf->kind + 1;
+                f->dst = clean_file_path(m->config->clean_root, sf->camera, st.date, st.number, sf->dt, suffix, ext);
+        }
+
+        size_t n_exp = st.expected ? g_strv_length(st.expected) : 0;
+        j->expected = g_strdupv(st.expected);
+        if (!j->expected)
+                j->expected = g_new0(char *, 1);
+        j->expected_kinds = g_new0(unsigned, n_exp + 1);
+        for (size_t e = 0; e < n_exp; e++) {
+                uint32_t c;
+                j->expected_kinds[e] = engine_find_camera(m->engine, st.expected[e], &c) >= 0 ?
+                                               engine_camera_n_kinds(m->engine, c) :
+                                               1;
+        }
+        state_shot_clear(&st);
+        return j;
+}
+
+void manager_publish_pending(Manager *m) {
+        GHashTableIter it;
+        void *v;
+
+        g_hash_table_iter_init(&it, m->shots);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                ShotData *sd = v;
+                if (sd->publishing || sd->retry || sd->generation == sd->published_generation)
+                        continue;
+                if (sd->shot && sd->shot->status == SHOT_COLLECTING)
+                        continue;
+                PublishJob *j = job_new(m, sd);
+                sd->publishing = true;
+                (void) worker_submit(m->disk, publish_work, j);
+        }
+}
+
+bool manager_publish_busy(Manager *m) {
+        GHashTableIter it;
+        void *v;
+        g_hash_table_iter_init(&it, m->shots);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                ShotData *sd = v;
+                if (sd->publishing || (sd->generation != sd->published_generation && !sd->retry))
+                        return true;
+        }
+        return false;
+}
+
+void manager_print_summary(Manager *m) {
+        printf("%-14s %-9s %5s  %s\n", "SHOT", "STATUS", "FILES", "MISSING");
+        unsigned complete = 0, timeout = 0;
+        for (guint i = 0; m->once_closed && i < m->once_closed->len; i++) {
+                const char *id = m->once_closed->pdata[i];
+                ShotData *sd = shot_data_get(m, id);
+                if (!sd || !sd->manifest) {
+                        printf("%-14s %-9s %5s  %s\n", id, "unpublished", "-", "-");
+                        continue;
+                }
+                const Manifest *mf = sd->manifest;
+                g_autofree char *missing = mf->missing && mf->missing[0] ? g_strjoinv(", ", mf->missing) : g_strdup("-");
+                printf("%-14s %-9s %5zu  %s\n", id, shot_status_to_string(mf->status), mf->n_files, missing);
+                if (mf->status == SHOT_COMPLETE)
+                        complete++;
+                else
+                        timeout++;
+        }
+        printf("\n%u shot(s): %u complete, %u timed out. Files: %" PRIu64 " seen, %" PRIu64 " grouped, %" PRIu64
+               " orphan(s), %" PRIu64 " duplicate(s), %" PRIu64 " ignored, %" PRIu64 " published.\n",
+               complete + timeout, complete, timeout, m->stats.files_seen, m->stats.files_assigned, m->stats.orphans,
+               m->stats.duplicates, m->stats.ignored, m->stats.files_published);
+        printf("Clean tree: %s\nManifests:  %s/shots/\n", m->config->clean_root, m->config->clean_root);
+        fflush(stdout);
+}

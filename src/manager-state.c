@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* The manager's side of persistence: snapshots built in the event loop,
+ * written by the disk worker in order with publishing, so a shot's number
+ * is on disk before any of its files is published under it. */
+
+#include "log.h"
+#include "manager-internal.h"
+
+char *raw_path_of(Manager *m, const char *rel) {
+        return g_build_filename(m->config->raw_root, rel, NULL);
+}
+
+guint path_key_hash(const void *p) {
+        return (guint) ((const EnginePathKey *) p)->a;
+}
+
+gboolean path_key_equal(const void *a, const void *b) {
+        const EnginePathKey *x = a, *y = b;
+        return x->a == y->a && x->b == y->b;
+}
+
+void state_shot_clear(StateShot *sh) {
+        g_free(sh->trigger_camera);
+        g_strfreev(sh->expected);
+        for (size_t i = 0; i < sh->n_files; i++) {
+                g_free(sh->files[i].path);
+                g_free(sh->files[i].camera);
+        }
+        g_free(sh->files);
+        if (sh->metadata)
+                g_hash_table_unref(sh->metadata);
+        *sh = (StateShot) {};
+}
+
+static GHashTable *metadata_copy(GHashTable *from) {
+        GHashTable *to = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        if (from) {
+                GHashTableIter it;
+                void *k, *v;
+                g_hash_table_iter_init(&it, from);
+                while (g_hash_table_iter_next(&it, &k, &v))
+                        g_hash_table_insert(to, g_strdup(k), g_strdup(v));
+        }
+        return to;
+}
+
+void state_shot_copy(const StateShot *from, StateShot *to) {
+        *to = *from;
+        to->trigger_camera = g_strdup(from->trigger_camera);
+        to->expected = g_strdupv(from->expected);
+        to->files = g_new(StateFile, MAX(from->n_files, 1u));
+        for (size_t i = 0; i < from->n_files; i++) {
+                to->files[i] = from->files[i];
+                to->files[i].path = g_strdup(from->files[i].path);
+                to->files[i].camera = g_strdup(from->files[i].camera);
+        }
+        to->metadata = metadata_copy(from->metadata);
+}
+
+void shot_to_state(Manager *m, ShotData *sd, StateShot *out) {
+        const Shot *s = sd->shot;
+
+        if (!s) {
+                state_shot_copy(sd->retired, out);
+                g_hash_table_unref(out->metadata);
+        } else {
+                usec_t mono = now_monotonic();
+                nsec_t real = now_realtime();
+                *out = (StateShot) {
+                        .date = s->date,
+                        .number = s->number,
+                        .status = s->status,
+                        .trigger_camera = s->trigger_camera == ENGINE_NO_CAMERA ?
+                                                  NULL :
+                                                  g_strdup(engine_camera_name(m->engine, s->trigger_camera)),
+                        .trigger_time = s->trigger_time,
+                        .window_start = s->window_start,
+                        .window_end = s->window_end,
+                        .opened = sd->opened,
+                        .closed = sd->closed,
+                        /* Monotonic time does not survive a reboot: keep the
+                         * deadline as wall-clock time. */
+                        .deadline = s->deadline >= mono ? sat_add(real, (nsec_t) (s->deadline - mono) * 1000) :
+                                                          sat_sub(real, (nsec_t) (mono - s->deadline) * 1000),
+                        .live = true,
+                };
+                out->expected = g_new0(char *, s->n_expected + 1);
+                for (uint32_t i = 0; i < s->n_expected; i++)
+                        out->expected[i] = g_strdup(engine_camera_name(m->engine, s->expected[i]));
+                out->files = g_new(StateFile, MAX(s->n_files, 1u));
+                out->n_files = s->n_files;
+                for (uint32_t i = 0; i < s->n_files; i++) {
+                        const EngineFile *f = s->files[i];
+                        out->files[i] = (StateFile) {
+                                .path = g_strdup(f->path),
+                                .camera = g_strdup(engine_camera_name(m->engine, f->camera)),
+                                .kind = f->kind,
+                                .trigger = f->flags & ENGINE_FILE_TRIGGER,
+                                .late = f->flags & ENGINE_FILE_LATE,
+                                .dt = f->dt,
+                        };
+                }
+        }
+        out->metadata = metadata_copy(sd->metadata);
+        out->needs_publish = sd->generation != sd->published_generation;
+        out->announced = sd->announced;
+        out->live = s != NULL;
+}
+
+static int restore_camera(Manager *m, const char *name, unsigned min_kinds, uint32_t *ret) {
+        if (engine_find_camera(m->engine, name, ret) >= 0)
+                return 0;
+        if (manager_ensure_camera(m, name, ret) >= 0)
+                return 0;
+        /* Gone from the configuration since: known again, but not expected. */
+        return engine_add_camera(m->engine, name, MAX(min_kinds, 1u), false, ret);
+}
+
+int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
+        char id[SHOT_ID_MAX];
+        Shot *s = NULL;
+        int r;
+
+        if (shot_format_id(sh->date, sh->number, id) < 0)
+                return -EINVAL;
+        if (shot_data_get(m, id))
+                return -EEXIST;
+
+        if (sh->live) {
+                g_autofree uint32_t *expected = g_new(uint32_t, g_strv_length(sh->expected) + 1);
+                uint32_t n_expected = 0;
+                for (char **e = sh->expected; e && *e; e++) {
+                        r = restore_camera(m, *e, 1, &expected[n_expected]);
+                        if (r < 0)
+                                return r;
+                        n_expected++;
+                }
+                uint32_t trigger_camera = ENGINE_NO_CAMERA;
+                if (sh->trigger_camera) {
+                        r = restore_camera(m, sh->trigger_camera, 1, &trigger_camera);
+                        if (r < 0)
+                                return r;
+                }
+                nsec_t left = sh->deadline - real;
+                EngineShotRestore rs = {
+                        .date = sh->date,
+                        .number = sh->number,
+                        .status = sh->status,
+                        .trigger_time = sh->trigger_time,
+                        .window_start = sh->window_start,
+                        .window_end = sh->window_end,
+                        .trigger_camera = trigger_camera,
+                        .opened_at = mono,
+                        .closed_at = mono,
+                        .deadline = left > 0 ? usec_add(mono, (usec_t) (left / 1000)) : mono,
+                        .expected = expected,
+                        .n_expected = n_expected,
+                };
+                r = engine_restore_shot(m->engine, &rs, &s);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < sh->n_files; i++) {
+                        const StateFile *f = &sh->files[i];
+                        uint32_t cam;
+                        r = restore_camera(m, f->camera, f->kind + 1, &cam);
+                        if (r >= 0) {
+                                EngineFileInfo info = {
+                                        .path = f->path,
+                                        .camera = cam,
+                                        .kind = (uint16_t) f->kind,
+                                        .trigger = f->trigger,
+                                        .dt = f->dt,
+                                };
+                                r = engine_restore_file(m->engine, s, &info, f->late, mono);
+                        }
+                        if (r < 0)
+                                log_fields(LOG_WARNING, r, s->id, f->camera, f->path,
+                                           "Cannot restore %s into shot %s (the camera's Files= changed?): %m", f->path,
+                                           s->id);
+                }
+        } else {
+                /* Published state was lost with a crash: the files that were
+                 * in it must not come back as new ones. */
+                for (size_t i = 0; i < sh->n_files; i++) {
+                        EnginePathKey k;
+                        engine_path_key(sh->files[i].path, &k);
+                        engine_add_tombstone(m->engine, &k);
+                }
+        }
+
+        ShotData *sd = shot_data_new(m, sh->date, sh->number);
+        if (s) {
+                sd->shot = s;
+                s->userdata = sd;
+        } else {
+                sd->retired = g_new0(StateShot, 1);
+                state_shot_copy(sh, sd->retired);
+        }
+        sd->opened = sh->opened;
+        sd->closed = sh->closed;
+        sd->announced = sh->announced;
+        GHashTableIter it;
+        void *k, *v;
+        g_hash_table_iter_init(&it, sh->metadata);
+        while (g_hash_table_iter_next(&it, &k, &v))
+                g_hash_table_insert(sd->metadata, g_strdup(k), g_strdup(v));
+        if (sh->needs_publish)
+                sd->generation = 1;
+        return 0;
+}
+
+static void save_work(void *data);
+
+typedef struct SaveJob {
+        WorkItem item;
+        Manager *manager;
+        int error;
+} SaveJob;
+
+static void save_done(WorkItem *item, Manager *m) {
+        SaveJob *j = (SaveJob *) item;
+        if (j->error < 0) {
+                if (m->last_save_error >= 0)
+                        log_error_errno(j->error, "Cannot save the state to %s: %m. Retrying.", m->state_dir);
+                m->state_dirty = true;
+        } else if (m->last_save_error < 0)
+                log_info("State saved again to %s.", m->state_dir);
+        m->last_save_error = j->error;
+        g_free(j);
+}
+
+/* Runs in the disk worker: takes whatever snapshot is newest. */
+static void save_work(void *data) {
+        SaveJob *j = data;
+        Manager *m = j->manager;
+
+        g_mutex_lock(&m->save_lock);
+        StateSnapshot *s = m->save_next;
+        m->save_next = NULL;
+        m->save_queued = false;
+        g_mutex_unlock(&m->save_lock);
+        if (!s)
+                return;
+
+        j->error = state_save(m->state_dir, s);
+        if (j->error < 0) {
+                /* Keep the digests for the next attempt. */
+                g_mutex_lock(&m->save_lock);
+                if (!m->save_next) {
+                        m->save_next = s;
+                        s = NULL;
+                } else if (s->n_forget > 0) {
+                        StateSnapshot *n = m->save_next;
+                        n->forget = g_renew(EnginePathKey, n->forget, n->n_forget + s->n_forget);
+                        memcpy(n->forget + n->n_forget, s->forget, s->n_forget * sizeof(EnginePathKey));
+                        n->n_forget += s->n_forget;
+                }
+                g_mutex_unlock(&m->save_lock);
+        }
+        state_snapshot_free(s);
+}
+
+static void add_counter(uint32_t date, uint32_t next, const uint32_t *ranges, uint32_t n_ranges, void *userdata) {
+        state_snapshot_add_counter(userdata, date, next, ranges, n_ranges);
+}
+
+void manager_save_state(Manager *m) {
+        if (!m->state_dirty || !m->disk)
+                return;
+        m->state_dirty = false;
+
+        StateSnapshot *s = state_snapshot_new();
+        s->paused = engine_is_paused(m->engine);
+        engine_foreach_counter(m->engine, add_counter, s);
+
+        GHashTableIter it;
+        void *v;
+        g_hash_table_iter_init(&it, m->shots);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                StateShot *sh = state_snapshot_add_shot(s);
+                g_hash_table_unref(sh->metadata);
+                shot_to_state(m, v, sh);
+        }
+        s->n_forget = m->forget->len;
+        s->forget = (EnginePathKey *) g_array_steal(m->forget, NULL);
+
+        g_mutex_lock(&m->save_lock);
+        StateSnapshot *old = m->save_next;
+        if (old && old->n_forget > 0) {
+                /* Not written yet: its digests ride with the newer one. */
+                EnginePathKey *merged = g_new(EnginePathKey, old->n_forget + s->n_forget + 1);
+                memcpy(merged, old->forget, old->n_forget * sizeof(EnginePathKey));
+                if (s->n_forget)
+                        memcpy(merged + old->n_forget, s->forget, s->n_forget * sizeof(EnginePathKey));
+                g_free(s->forget);
+                s->forget = merged;
+                s->n_forget += old->n_forget;
+        }
+        m->save_next = s;
+        bool submit = !m->save_queued;
+        m->save_queued = true;
+        g_mutex_unlock(&m->save_lock);
+        state_snapshot_free(old);
+
+        if (submit) {
+                SaveJob *j = g_new0(SaveJob, 1);
+                j->item.done = save_done;
+                j->manager = m;
+                (void) worker_submit(m->disk, save_work, j);
+        }
+}

@@ -1,0 +1,936 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "bus-manager.h"
+#include "camera.h"
+#include "classify.h"
+#include "log.h"
+#include "manager-internal.h"
+#include "scan.h"
+
+#define SCAN_MAX_DEPTH 16
+
+uint32_t manager_today(void) {
+        uint32_t d = 0;
+        (void) local_date(now_realtime(), &d);
+        return d;
+}
+
+/* ---- shots ---- */
+
+ShotData *shot_data_get(Manager *m, const char *id) {
+        return g_hash_table_lookup(m->shots, id);
+}
+
+static void message_unref(void *p) {
+        sd_bus_message_unref(p);
+}
+
+ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number) {
+        ShotData *sd = g_new0(ShotData, 1);
+        sd->manager = m;
+        sd->date = date;
+        sd->number = number;
+        (void) shot_format_id(date, number, sd->id);
+        sd->metadata = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        sd->done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, done_file_free);
+        sd->images = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        sd->pending_calls = g_ptr_array_new_with_free_func(message_unref);
+        g_hash_table_insert(m->shots, sd->id, sd);
+        return sd;
+}
+
+static void shot_data_free(void *p) {
+        ShotData *sd = p;
+        if (!sd)
+                return;
+        sd_event_source_disable_unref(sd->retry);
+        if (sd->retired) {
+                state_shot_clear(sd->retired);
+                g_free(sd->retired);
+        }
+        g_hash_table_unref(sd->metadata);
+        g_hash_table_unref(sd->done);
+        g_hash_table_unref(sd->images);
+        manifest_free(sd->manifest);
+        g_ptr_array_unref(sd->pending_calls);
+        g_free(sd);
+}
+
+/* A shot is let go once the engine retired it and nothing of it remains to
+ * be published. */
+void shot_data_maybe_release(Manager *m, ShotData *sd) {
+        if (sd->shot || sd->publishing || sd->generation != sd->published_generation)
+                return;
+        g_hash_table_remove(m->shots, sd->id);
+}
+
+/* ---- engine decisions ---- */
+
+static const char *camera_of(Manager *m, uint32_t c) {
+        return c == ENGINE_NO_CAMERA ? "" : engine_camera_name(m->engine, c);
+}
+
+static void log_shot_closed(Manager *m, const Shot *s) {
+        uint32_t missing[256];
+        uint32_t n = shot_missing(s, m->engine, missing, ELEMENTSOF(missing));
+        g_autoptr(GString) miss = g_string_new(NULL);
+        for (uint32_t i = 0; i < n; i++)
+                g_string_append_printf(miss, "%s%s", i ? ", " : "", engine_camera_name(m->engine, missing[i]));
+
+        /* The timing summary the user's program logged: spread of mtimes and
+         * who came first and last. */
+        nsec_t min = 0, max = 0;
+        const char *first = "", *last = "";
+        for (uint32_t i = 0; i < s->n_files; i++) {
+                const EngineFile *f = s->files[i];
+                if (i == 0 || f->dt < min) {
+                        min = f->dt;
+                        first = camera_of(m, f->camera);
+                }
+                if (i == 0 || f->dt > max) {
+                        max = f->dt;
+                        last = camera_of(m, f->camera);
+                }
+        }
+        double spread = s->n_files ? (double) (max - min) / 1e9 : 0;
+
+        if (s->status == SHOT_COMPLETE)
+                log_fields(LOG_INFO, 0, s->id, NULL, NULL,
+                           "Shot %s complete: %" PRIu32 " files, all %" PRIu32 " cameras present; mtimes span %.3f s, first %s, last %s.",
+                           s->id, s->n_files, s->n_expected, spread, first, last);
+        else
+                log_fields(LOG_WARNING, 0, s->id, NULL, NULL,
+                           "Shot %s timed out: %" PRIu32 " files, missing %" PRIu32 " of %" PRIu32 " cameras: %s; mtimes span %.3f s, first %s, last %s.",
+                           s->id, s->n_files, n, s->n_expected, miss->str, spread, first, last);
+}
+
+static void on_engine_event(const EngineEvent *ev, void *userdata) {
+        Manager *m = userdata;
+        Shot *s = ev->shot;
+        EngineFile *f = ev->file;
+        ShotData *sd = s ? shot_data_get(m, s->id) : NULL;
+        g_autofree char *raw = f ? raw_path_of(m, f->path) : NULL;
+        const char *camera = f ? camera_of(m, f->camera) : NULL;
+
+        switch (ev->type) {
+        case ENGINE_EVENT_SHOT_OPENED: {
+                sd = shot_data_new(m, s->date, s->number);
+                sd->shot = s;
+                sd->opened = now_realtime();
+                s->userdata = sd;
+                m->stats.shots_opened++;
+                char ws[ISO8601_MAX], we[ISO8601_MAX];
+                if (s->trigger_camera == ENGINE_NO_CAMERA)
+                        log_fields(LOG_INFO, 0, s->id, NULL, NULL, "Shot %s opened by Fire, window %s to %s.", s->id,
+                                   format_iso8601(s->window_start, ws), format_iso8601(s->window_end, we));
+                else
+                        log_fields(LOG_INFO, 0, s->id, camera_of(m, s->trigger_camera), NULL,
+                                   "Shot %s opened by a trigger from %s, window %s to %s.", s->id,
+                                   camera_of(m, s->trigger_camera), format_iso8601(s->window_start, ws),
+                                   format_iso8601(s->window_end, we));
+                free(m->last_shot);
+                m->last_shot = xstrdup(s->id);
+                bus_emit_shot_opened(m, s);
+                bus_property_changed(m, "OpenShots");
+                bus_property_changed(m, "LastShot");
+                bus_property_changed(m, "NextShotNumber");
+                break;
+        }
+
+        case ENGINE_EVENT_FILE_ASSIGNED: {
+                bool late = f->flags & ENGINE_FILE_LATE;
+                double off = (double) (f->dt - s->trigger_time) / 1e9;
+                log_fields(late ? LOG_NOTICE : LOG_INFO, 0, s->id, camera, raw,
+                           "%s %s: %s (%+.3f s from the trigger).", late ? "Late file for shot" : "Shot", s->id, raw,
+                           off);
+                m->stats.files_assigned++;
+                if (late) {
+                        m->stats.files_late++;
+                        if (sd)
+                                sd->generation++;
+                }
+                bus_emit_image_assigned(m, s, f);
+                break;
+        }
+
+        case ENGINE_EVENT_FILE_ORPHANED:
+                log_fields(LOG_NOTICE, 0, NULL, camera, raw, "Orphan from %s: %s fits no open shot window (yet).",
+                           camera, raw);
+                m->stats.orphans++;
+                bus_emit_image_orphaned(m, f);
+                break;
+
+        case ENGINE_EVENT_FILE_DUPLICATE:
+                log_fields(LOG_NOTICE, 0, s->id, camera, raw,
+                           "Duplicate from %s for shot %s, left alone: %s.", camera, s->id, raw);
+                m->stats.duplicates++;
+                bus_emit_image_ignored(m, camera, f->path, "duplicate");
+                break;
+
+        case ENGINE_EVENT_FILE_HELD:
+                log_fields(LOG_NOTICE, 0, NULL, camera, raw, "Paused: trigger from %s opens no shot: %s.", camera,
+                           raw);
+                m->stats.held++;
+                bus_emit_image_ignored(m, camera, f->path, "paused");
+                break;
+
+        case ENGINE_EVENT_SHOT_CLOSED:
+                log_shot_closed(m, s);
+                if (s->status == SHOT_COMPLETE)
+                        m->stats.shots_complete++;
+                else
+                        m->stats.shots_timeout++;
+                if (sd) {
+                        sd->closed = now_realtime();
+                        sd->generation++;
+                }
+                if (m->once_closed)
+                        g_ptr_array_add(m->once_closed, g_strdup(s->id));
+                bus_property_changed(m, "OpenShots");
+                break;
+
+        case ENGINE_EVENT_SHOT_RETIRED:
+                log_fields(LOG_DEBUG, 0, s->id, NULL, NULL, "Shot %s leaves memory (late grace over).", s->id);
+                if (sd) {
+                        if (sd->generation != sd->published_generation || sd->publishing) {
+                                /* Still to publish: keep what it was. */
+                                sd->retired = g_new0(StateShot, 1);
+                                shot_to_state(m, sd, sd->retired);
+                        }
+                        sd->shot = NULL;
+                }
+                for (uint32_t i = 0; i < s->n_files; i++) {
+                        EnginePathKey k;
+                        engine_path_key(s->files[i]->path, &k);
+                        g_array_append_val(m->forget, k);
+                }
+                if (sd)
+                        shot_data_maybe_release(m, sd);
+                break;
+
+        case ENGINE_EVENT_FILE_EXPIRED: {
+                log_fields(LOG_DEBUG, 0, NULL, camera, raw, "Unassigned file forgotten after OrphanKeepSec: %s.", raw);
+                EnginePathKey k;
+                engine_path_key(f->path, &k);
+                g_array_append_val(m->forget, k);
+                break;
+        }
+
+        default:
+                break;
+        }
+
+        manager_schedule_flush(m);
+}
+
+/* ---- files in ---- */
+
+/* The camera folder of a relative path and the file's base name. */
+static bool split_path(const char *rel, char **ret_camera, const char **ret_name) {
+        const char *slash = strchr(rel, '/');
+        const char *base = strrchr(rel, '/');
+        if (!slash || slash == rel || !base[1])
+                return false;
+        *ret_camera = g_strndup(rel, (gsize) (slash - rel));
+        *ret_name = base + 1;
+        return true;
+}
+
+int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret) {
+        const CameraConfig *cc = config_camera(m->config, name);
+        if (!cc)
+                return -ENOENT;
+        if (engine_find_camera(m->engine, name, ret) >= 0)
+                return 0;
+        int r = engine_add_camera(m->engine, name, (unsigned) cc->n_kinds, cc->expected, ret);
+        if (r >= 0) {
+                log_info("Camera %s: %zu kind(s), %s%s.", name, cc->n_kinds, cc->expected ? "expected" : "not expected",
+                         cc->trigger ? ", trigger" : "");
+                bus_property_changed(m, "Cameras");
+                bus_property_changed(m, "TriggerCameras");
+        }
+        return r;
+}
+
+void manager_file_seen(Manager *m, const char *rel, nsec_t mtime) {
+        g_autofree char *camera = NULL;
+        const char *name;
+        size_t kind;
+        bool trigger;
+        uint32_t cam;
+
+        if (!split_path(rel, &camera, &name))
+                return;
+        const CameraConfig *cc = config_camera(m->config, camera);
+        if (!cc) {
+                log_debug("Ignoring %s: %s is not a configured camera folder.", rel, camera);
+                return;
+        }
+
+        FileVerdict v = classify_file(m->config, cc, name, &kind, &trigger);
+        if (v != FILE_ELIGIBLE) {
+                if (v == FILE_IGNORED_KEYWORD || v == FILE_IGNORED_NO_KIND) {
+                        /* Said once: rescans see the same file again. */
+                        EnginePathKey k;
+                        engine_path_key(rel, &k);
+                        if (!g_hash_table_contains(m->ignored_seen, &k)) {
+                                EnginePathKey *copy = g_memdup2(&k, sizeof k);
+                                g_hash_table_add(m->ignored_seen, copy);
+                                g_autofree char *raw = raw_path_of(m, rel);
+                                log_fields(LOG_INFO, 0, NULL, camera, raw, "Ignoring %s (%s).", raw,
+                                           v == FILE_IGNORED_KEYWORD ? "ignore keyword" : "matches no Files= kind");
+                                m->stats.ignored++;
+                                bus_emit_image_ignored(m, camera, rel, file_verdict_to_string(v));
+                        }
+                }
+                return;
+        }
+
+        if (manager_ensure_camera(m, camera, &cam) < 0)
+                return;
+
+        EngineFileInfo info = {
+                .path = rel,
+                .camera = cam,
+                .kind = (uint16_t) kind,
+                .trigger = trigger,
+                .dt = mtime,
+        };
+        EngineAddResult res;
+        int r = engine_add_file(m->engine, &info, now_monotonic(), &res);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot take %s: %m", rel);
+                return;
+        }
+        if (res != ENGINE_ADD_KNOWN)
+                m->stats.files_seen++;
+        manager_schedule_flush(m);
+}
+
+static void on_watch(Watcher *w, WatchEventType type, const char *path, void *userdata) {
+        Manager *m = userdata;
+
+        switch (type) {
+        case WATCH_FILE_READY: {
+                g_autofree char *abs = raw_path_of(m, path);
+                struct stat st;
+                if (lstat(abs, &st) < 0) {
+                        if (errno != ENOENT)
+                                log_warning_errno(errno, "Cannot stat %s: %m", abs);
+                        return;
+                }
+                if (!S_ISREG(st.st_mode))
+                        return;
+                manager_file_seen(m, path, (nsec_t) st.st_mtim.tv_sec * NSEC_PER_SEC + st.st_mtim.tv_nsec);
+                break;
+        }
+        case WATCH_FILE_GONE:
+                engine_file_gone(m->engine, path);
+                break;
+        case WATCH_RESCAN:
+                log_notice("Events may have been lost (inotify overflow or the root replaced): rescanning %s.",
+                           m->config->raw_root);
+                manager_request_scan(m);
+                break;
+        case WATCH_DEGRADED:
+                if (!m->degraded_watch)
+                        bus_property_changed(m, "State");
+                m->degraded_watch = true;
+                log_warning("Cannot watch %s/%s (inotify watch limit or permissions): relying on the periodic rescan "
+                            "for it. Raise fs.inotify.max_user_watches.",
+                            m->config->raw_root, path);
+                manager_update_status(m);
+                break;
+        }
+}
+
+/* ---- scans ---- */
+
+typedef struct ScanJob {
+        WorkItem item;
+        char *root;
+        ScanResult *result;
+        int error;
+} ScanJob;
+
+static void scan_work(void *data) {
+        ScanJob *j = data;
+        j->error = scan_tree(j->root, SCAN_MAX_DEPTH, &j->result);
+}
+
+/* Every camera folder present is a camera when none is configured (rule
+ * 11), even before it holds a file. */
+static void register_camera_folders(Manager *m) {
+        g_autoptr(GDir) d = g_dir_open(m->config->raw_root, 0, NULL);
+        if (!d)
+                return;
+        const char *name;
+        while ((name = g_dir_read_name(d))) {
+                g_autofree char *p = g_build_filename(m->config->raw_root, name, NULL);
+                struct stat st;
+                if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+                        uint32_t c;
+                        (void) manager_ensure_camera(m, name, &c);
+                }
+        }
+}
+
+static void scan_done(WorkItem *item, Manager *m) {
+        ScanJob *j = (ScanJob *) item;
+
+        m->scan_running = false;
+        m->n_scans++;
+        if (j->error < 0)
+                log_warning_errno(j->error, "Scanning %s failed: %m", j->root);
+        else if (j->result->root_missing)
+                log_notice("%s does not exist (yet): waiting for it.", j->root);
+        else {
+                ScanResult *r = j->result;
+                if (r->n_errors > 0)
+                        for (char **e = r->errors; e && *e; e++)
+                                log_warning("Cannot read %s", *e);
+                register_camera_folders(m);
+                /* mtime order: shots found now are numbered as their
+                 * triggers happened (rule 13). */
+                uint64_t before = m->stats.files_seen;
+                for (size_t i = 0; i < r->n_entries; i++)
+                        manager_file_seen(m, r->entries[i].path, r->entries[i].mtime);
+                log_fields(m->initial_scan_done ? LOG_DEBUG : LOG_INFO, 0, NULL, NULL, NULL,
+                           "Scanned %s: %zu files in %zu folders, %" PRIu64 " new.", j->root, r->n_entries, r->n_dirs,
+                           m->stats.files_seen - before);
+        }
+        if (!m->initial_scan_done) {
+                m->initial_scan_done = true;
+                manager_update_status(m);
+        }
+
+        scan_result_free(j->result);
+        g_free(j->root);
+        g_free(j);
+
+        if (m->scan_again) {
+                m->scan_again = false;
+                manager_request_scan(m);
+        }
+        manager_schedule_flush(m);
+}
+
+void manager_request_scan(Manager *m) {
+        if (m->scan_running) {
+                m->scan_again = true;
+                return;
+        }
+        if (m->watcher)
+                (void) watcher_refresh(m->watcher);
+
+        ScanJob *j = g_new0(ScanJob, 1);
+        j->item.done = scan_done;
+        j->root = g_strdup(m->config->raw_root);
+        m->scan_running = true;
+        m->stats.rescans++;
+        bus_property_changed(m, "Rescans");
+        (void) worker_submit(m->reader, scan_work, j);
+}
+
+static int on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        manager_request_scan(m);
+        (void) sd_event_source_set_time_relative(s, (uint64_t) (m->config->rescan_interval_sec * USEC_PER_SEC));
+        return 0;
+}
+
+/* ---- timers and flushing ---- */
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        engine_run(m->engine, now_monotonic());
+        manager_schedule_flush(m);
+        return 0;
+}
+
+static void arm_deadline(Manager *m) {
+        usec_t d = engine_next_deadline(m->engine);
+        if (!m->deadline_timer)
+                return;
+        if (d == USEC_INFINITY) {
+                (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(m->deadline_timer, d);
+        (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_flush(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        arm_deadline(m);
+        manager_save_state(m);
+        manager_publish_pending(m);
+        manager_update_status(m);
+        return 0;
+}
+
+void manager_schedule_flush(Manager *m) {
+        m->state_dirty = true;
+        if (m->flush_source)
+                (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_ONESHOT);
+}
+
+const char *manager_state_string(const Manager *m) {
+        if (engine_is_paused(m->engine))
+                return "paused";
+        if (m->degraded_watch || m->publish_blocked)
+                return "degraded";
+        return "running";
+}
+
+void manager_update_status(Manager *m) {
+        uint32_t n_live;
+        Shot *const *live = engine_live_shots(m->engine, &n_live);
+        unsigned open = 0;
+        for (uint32_t i = 0; i < n_live; i++)
+                if (live[i]->status == SHOT_COLLECTING)
+                        open++;
+
+        g_autofree char *text = g_strdup_printf(
+                "%s%s %u camera%s, %u shot%s open%s%s%s", engine_is_paused(m->engine) ? "Paused: " : "",
+                m->initial_scan_done ? "watching" : "scanning", engine_n_cameras(m->engine),
+                engine_n_cameras(m->engine) == 1 ? "" : "s", open, open == 1 ? "" : "s",
+                m->last_shot ? ", last " : "", m->last_shot ?: "",
+                m->publish_blocked ? "; PUBLISHING BLOCKED (see the journal)" :
+                m->degraded_watch  ? "; some folders unwatched" :
+                                     "");
+        if (!streq_ptr(text, m->status_text)) {
+                g_free(m->status_text);
+                m->status_text = g_steal_pointer(&text);
+                if (!m->once)
+                        (void) sd_notifyf(false, "STATUS=%s", m->status_text);
+        }
+}
+
+/* ---- the worker's completions ---- */
+
+static void on_worker_done(void *data, void *userdata) {
+        WorkItem *item = data;
+        item->done(item, userdata);
+}
+
+/* ---- state ---- */
+
+static int lock_state_dir(Manager *m) {
+        if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Cannot create the state directory %s: %m", m->state_dir);
+        g_autofree char *p = g_build_filename(m->state_dir, "lock", NULL);
+        m->state_lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (m->state_lock_fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", p);
+        if (flock(m->state_lock_fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK)
+                        return log_error_errno(EBUSY,
+                                               "The state directory %s is in use by another shotsyncd; give this one "
+                                               "its own with --state-dir.",
+                                               m->state_dir);
+                return log_error_errno(errno, "Cannot lock %s: %m", p);
+        }
+        return 0;
+}
+
+static void on_forgotten(const EnginePathKey *k, void *userdata) {
+        engine_add_tombstone(userdata, k);
+}
+
+/* Shot numbers already on disk are never given again, even if the state
+ * directory was lost. */
+static void seed_numbers_from_clean_tree(Manager *m) {
+        g_autofree char *shots = g_build_filename(m->config->clean_root, "shots", NULL);
+        g_autoptr(GDir) d = g_dir_open(shots, 0, NULL);
+        if (!d)
+                return;
+        const char *date;
+        while ((date = g_dir_read_name(d))) {
+                uint32_t day;
+                if (parse_date(date, &day) < 0)
+                        continue;
+                g_autofree char *sub = g_build_filename(shots, date, NULL);
+                g_autoptr(GDir) dd = g_dir_open(sub, 0, NULL);
+                if (!dd)
+                        continue;
+                const char *name;
+                while ((name = g_dir_read_name(dd))) {
+                        unsigned n;
+                        char tail[8];
+                        if (sscanf(name, "shot%u.%7s", &n, tail) == 2 && streq(tail, "json") && n > 0)
+                                (void) engine_mark_number_used(m->engine, day, n);
+                }
+        }
+}
+
+static int restore_state(Manager *m) {
+        int r = state_load_forgotten(m->state_dir, on_forgotten, m->engine);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read %s/forgotten.bin, files may be decided again: %m", m->state_dir);
+
+        g_autoptr(StateSnapshot) st = NULL;
+        r = state_load(m->state_dir, &st);
+        if (r < 0) {
+                /* Never start from scratch silently: that would renumber. */
+                g_autofree char *p = g_build_filename(m->state_dir, "state.json", NULL);
+                g_autofree char *bad = g_strdup_printf("%s.corrupt-%" PRIi64, p, (int64_t) (now_realtime() / NSEC_PER_SEC));
+                (void) rename(p, bad);
+                log_error_errno(r, "Cannot read %s (%m): moved aside as %s; numbering continues from the clean tree.", p,
+                                bad);
+                st = state_snapshot_new();
+        }
+
+        seed_numbers_from_clean_tree(m);
+        for (size_t i = 0; i < st->n_counters; i++) {
+                StateCounter *c = &st->counters[i];
+                for (uint32_t j = 0; j < c->n_ranges; j++)
+                        for (uint64_t n = c->ranges[2 * j]; n <= c->ranges[2 * j + 1]; n++)
+                                (void) engine_mark_number_used(m->engine, c->date, (uint32_t) n);
+                if (!engine_number_used(m->engine, c->date, c->next))
+                        (void) engine_set_next_number(m->engine, c->date, c->next);
+        }
+        engine_set_paused(m->engine, st->paused);
+
+        usec_t mono = now_monotonic();
+        nsec_t real = now_realtime();
+        for (size_t i = 0; i < st->n_shots; i++) {
+                r = restore_shot(m, &st->shots[i], mono, real);
+                if (r < 0) {
+                        char id[SHOT_ID_MAX];
+                        (void) shot_format_id(st->shots[i].date, st->shots[i].number, id);
+                        log_fields(LOG_ERR, r, id, NULL, NULL, "Cannot restore shot %s: %s", id, g_strerror(-r));
+                }
+        }
+        engine_restore_done(m->engine, mono);
+        if (st->n_shots > 0)
+                log_info("Restored %zu shot(s) from %s.", st->n_shots, m->state_dir);
+        return 0;
+}
+
+/* ---- life cycle ---- */
+
+static int check_folders(Manager *m) {
+        const Config *c = m->config;
+        struct stat st;
+
+        /* Say plainly what the service cannot do and why: the unit's
+         * sandbox (ReadOnlyPaths=/ReadWritePaths=) is the usual reason. */
+        if (stat(c->raw_root, &st) < 0) {
+                if (errno == ENOENT)
+                        log_notice("RawRoot %s does not exist yet: waiting for it.", c->raw_root);
+                else
+                        log_error_errno(errno,
+                                        "Cannot read RawRoot %s: %m. Grant it to the service with a drop-in "
+                                        "(ReadOnlyPaths=%s).",
+                                        c->raw_root, c->raw_root);
+        } else if (!S_ISDIR(st.st_mode))
+                log_error("RawRoot %s is not a folder.", c->raw_root);
+        else if (access(c->raw_root, R_OK | X_OK) < 0)
+                log_error_errno(errno,
+                                "Cannot read RawRoot %s: %m. Grant it to the service with a drop-in "
+                                "(ReadOnlyPaths=%s) and give user shotsync read access.",
+                                c->raw_root, c->raw_root);
+
+        int r = publish_prepare(c->clean_root);
+        if (r < 0) {
+                m->publish_blocked = true;
+                log_error_errno(r,
+                                "Cannot write CleanRoot %s: %m. Grant it to the service with a drop-in "
+                                "(ReadWritePaths=%s) and make it writable by user shotsync; publishing waits until then.",
+                                c->clean_root, c->clean_root);
+        }
+        return 0;
+}
+
+static EngineParams params_from_config(const Config *c) {
+        return (EngineParams) {
+                .window = (nsec_t) (c->full_window_sec * 1e9),
+                .timeout = (usec_t) (c->timeout_sec * 1e6),
+                .late_grace = (usec_t) (c->late_grace_sec * 1e6),
+                .keep_unassigned = (usec_t) (c->orphan_keep_sec * 1e6),
+        };
+}
+
+static void register_configured_cameras(Manager *m) {
+        for (size_t i = 0; i < m->config->n_cameras; i++) {
+                uint32_t c;
+                (void) manager_ensure_camera(m, m->config->cameras[i].name, &c);
+        }
+}
+
+int manager_new(const ManagerOptions *o, Manager **ret) {
+        _cleanup_manager_ Manager *m = g_new0(Manager, 1);
+        g_autofree char *error = NULL;
+        int r;
+
+        m->state_lock_fd = -1;
+        m->once = o->once;
+        m->user_bus = o->user_bus;
+        m->config_path = o->config_path ? g_strdup(o->config_path) : NULL;
+        m->state_dir = g_strdup(o->state_dir);
+        m->shots = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, shot_data_free);
+        m->forget = g_array_new(false, false, sizeof(EnginePathKey));
+        m->ignored_seen = g_hash_table_new_full(path_key_hash, path_key_equal, g_free, NULL);
+        m->props_changed = g_ptr_array_new();
+        g_mutex_init(&m->save_lock);
+
+        r = config_load(m->config_path, &m->config, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", error ?: "Cannot load the configuration.");
+
+        EngineParams p = params_from_config(m->config);
+        r = engine_new(&p, on_engine_event, m, &m->engine);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the grouping engine: %m");
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate the event loop: %m");
+
+        r = worker_new(m->event, "shotsync-disk", on_worker_done, m, &m->disk);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the disk worker: %m");
+        r = worker_new(m->event, "shotsync-scan", on_worker_done, m, &m->reader);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the scan worker: %m");
+
+        r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000, on_deadline, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create a timer: %m");
+        (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(m->deadline_timer, "engine-deadline");
+
+        r = sd_event_add_defer(m->event, &m->flush_source, on_flush, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create a deferred source: %m");
+        (void) sd_event_source_set_enabled(m->flush_source, SD_EVENT_OFF);
+        /* After everything else that is pending in an iteration. */
+        (void) sd_event_source_set_priority(m->flush_source, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_description(m->flush_source, "flush");
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r = lock_state_dir(m);
+        if (r < 0)
+                return r;
+
+        (void) check_folders(m);
+        register_configured_cameras(m);
+        r = restore_state(m);
+        if (r < 0)
+                return r;
+
+        if (!m->once) {
+                r = watcher_new(m->event, m->config->raw_root, on_watch, m, &m->watcher);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot watch %s: %m", m->config->raw_root);
+                if (m->config->rescan_interval_sec > 0) {
+                        r = sd_event_add_time_relative(m->event, &m->rescan_timer, CLOCK_MONOTONIC,
+                                                       (uint64_t) (m->config->rescan_interval_sec * USEC_PER_SEC),
+                                                       USEC_PER_SEC, on_rescan_timer, m);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot create the rescan timer: %m");
+                        (void) sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_ON);
+                }
+                r = manager_cameras_start(m);
+                if (r < 0)
+                        return r;
+        }
+
+        manager_request_scan(m);
+        manager_schedule_flush(m);
+        return 0;
+}
+
+int manager_run_once(Manager *m) {
+        m->once_closed = g_ptr_array_new_with_free_func(g_free);
+
+        int r = manager_start(m);
+        if (r < 0)
+                return r;
+
+        /* The scan, then closing, then publishing: each step's completions
+         * come back through the loop. */
+        while (m->scan_running) {
+                r = sd_event_run(m->event, UINT64_MAX);
+                if (r < 0)
+                        return log_error_errno(r, "Event loop failed: %m");
+        }
+        engine_close_all(m->engine, now_monotonic());
+        manager_schedule_flush(m);
+        do {
+                r = sd_event_run(m->event, 0);
+                if (r < 0)
+                        return log_error_errno(r, "Event loop failed: %m");
+                manager_publish_pending(m);
+                worker_drain(m->disk);
+        } while (manager_publish_busy(m) && !m->publish_blocked);
+
+        manager_save_state(m);
+        worker_drain(m->disk);
+        manager_print_summary(m);
+        if (m->publish_blocked || m->last_save_error < 0)
+                return -EIO;
+        return 0;
+}
+
+void manager_shutdown(Manager *m) {
+        if (!m)
+                return;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Finishing publishing and saving state.");
+        manager_cameras_stop(m);
+        /* What the engine decided must be on disk before we go. */
+        manager_save_state(m);
+        if (m->disk)
+                worker_drain(m->disk);
+        if (m->reader)
+                worker_drain(m->reader);
+        manager_save_state(m);
+        if (m->disk)
+                worker_drain(m->disk);
+}
+
+int manager_reload(Manager *m, char **ret_error) {
+        Config *c = NULL;
+        g_autofree char *error = NULL;
+
+        (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading the configuration.\nMONOTONIC_USEC=%" PRIu64,
+                          now_monotonic());
+        int r = config_load(m->config_path, &c, &error);
+        if (r < 0) {
+                log_error("Reload refused, keeping the running configuration: %s", error);
+                (void) sd_notify(false, "READY=1");
+                if (ret_error)
+                        *ret_error = g_steal_pointer(&error);
+                return r;
+        }
+
+        bool root_changed = !streq(c->raw_root, m->config->raw_root);
+        bool clean_changed = !streq(c->clean_root, m->config->clean_root);
+        config_free(m->config);
+        m->config = c;
+
+        EngineParams p = params_from_config(c);
+        (void) engine_set_params(m->engine, &p);
+        /* Cameras gone from the configuration stay known but are no longer
+         * waited for; the others take their new settings. */
+        for (uint32_t i = 0; i < engine_n_cameras(m->engine); i++) {
+                const char *name = engine_camera_name(m->engine, i);
+                const CameraConfig *cc = config_camera(c, name);
+                (void) engine_update_camera(m->engine, i, cc ? (unsigned) cc->n_kinds : engine_camera_n_kinds(m->engine, i),
+                                            cc && cc->expected);
+        }
+        register_configured_cameras(m);
+
+        if (clean_changed) {
+                m->publish_blocked = false;
+                (void) check_folders(m);
+        }
+        if (root_changed && !m->once) {
+                m->watcher = watcher_free(m->watcher);
+                r = watcher_new(m->event, c->raw_root, on_watch, m, &m->watcher);
+                if (r < 0)
+                        log_error_errno(r, "Cannot watch %s: %m", c->raw_root);
+        }
+        if (m->rescan_timer) {
+                if (c->rescan_interval_sec > 0) {
+                        (void) sd_event_source_set_time_relative(m->rescan_timer,
+                                                                 (uint64_t) (c->rescan_interval_sec * USEC_PER_SEC));
+                        (void) sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_ON);
+                } else
+                        (void) sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_OFF);
+        }
+        manager_cameras_reload(m);
+        manager_request_scan(m);
+        manager_schedule_flush(m);
+
+        static const char *const props[] = { "RawRoot", "CleanRoot", "FullWindowSec", "TimeoutSec", "Cameras",
+                                             "TriggerCameras", "State" };
+        for (size_t i = 0; i < ELEMENTSOF(props); i++)
+                bus_property_changed(m, props[i]);
+
+        log_info("Configuration reloaded; %u shot(s) in memory kept.", g_hash_table_size(m->shots));
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        return 0;
+}
+
+int manager_set_paused(Manager *m, bool paused) {
+        if (engine_is_paused(m->engine) == paused)
+                return 0;
+        engine_set_paused(m->engine, paused);
+        log_info("%s.", paused ? "Paused: files are remembered but no shot opens" : "Resumed");
+        bus_property_changed(m, "State");
+        manager_schedule_flush(m);
+        return 1;
+}
+
+int manager_fire_shot(Manager *m, nsec_t t, Shot **ret) {
+        int r = engine_fire(m->engine, t, now_monotonic(), ret);
+        manager_schedule_flush(m);
+        return r;
+}
+
+int manager_set_next_number(Manager *m, uint32_t date, uint32_t number) {
+        int r = engine_set_next_number(m->engine, date, number);
+        if (r < 0)
+                return r;
+        log_info("Next shot of %08" PRIu32 " will be number %03" PRIu32 ".", date, number);
+        bus_property_changed(m, "NextShotNumber");
+        manager_schedule_flush(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+
+        manager_cameras_free(m);
+        bus_manager_disconnect(m);
+        /* Workers first: their completions reference shots. */
+        m->disk = worker_free(m->disk);
+        m->reader = worker_free(m->reader);
+        watcher_free(m->watcher);
+        sd_event_source_disable_unref(m->deadline_timer);
+        sd_event_source_disable_unref(m->rescan_timer);
+        sd_event_source_disable_unref(m->flush_source);
+        sd_event_source_disable_unref(m->sigterm);
+        sd_event_source_disable_unref(m->sigint);
+        sd_event_source_disable_unref(m->sighup);
+        if (m->shots)
+                g_hash_table_unref(m->shots);
+        engine_free(m->engine);
+        config_free(m->config);
+        state_snapshot_free(m->save_next);
+        if (m->forget)
+                g_array_unref(m->forget);
+        if (m->ignored_seen)
+                g_hash_table_unref(m->ignored_seen);
+        if (m->props_changed)
+                g_ptr_array_unref(m->props_changed);
+        if (m->once_closed)
+                g_ptr_array_unref(m->once_closed);
+        g_mutex_clear(&m->save_lock);
+        sd_event_unref(m->event);
+        if (m->state_lock_fd >= 0)
+                close(m->state_lock_fd);
+        g_free(m->config_path);
+        g_free(m->state_dir);
+        g_free(m->status_text);
+        free(m->last_shot);
+        g_free(m);
+        return NULL;
+}

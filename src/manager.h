@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The owner of all state (systemd-timesyncd style): the event loop, the bus,
+ * the configuration, the engine, the watcher, the workers, the cameras and
+ * every shot's publishing. Data flows one way: watcher and scans feed
+ * classified files to the engine; the engine's decisions come back as
+ * events that the manager turns into logs, persisted state, publish jobs and
+ * D-Bus signals. */
+
+#include <glib.h>
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "engine.h"
+#include "manifest.h"
+#include "publish.h"
+#include "state.h"
+#include "watcher.h"
+#include "worker.h"
+
+typedef struct Manager Manager;
+typedef struct ShotData ShotData;
+typedef struct CameraManager CameraManager;
+
+typedef struct ManagerOptions {
+        const char *config_path; /* NULL: the default */
+        const char *state_dir;
+        bool once;
+        bool user_bus;
+} ManagerOptions;
+
+/* What the manager knows of one shot besides the engine's grouping: its
+ * publishing, its metadata, and, once the engine retired it, a snapshot of
+ * its content until that is published. */
+struct ShotData {
+        Manager *manager;
+        char id[SHOT_ID_MAX];
+        uint32_t date, number;
+        Shot *shot;             /* the engine's, while it lives */
+        StateShot *retired;     /* what it was, when retired before being published */
+        nsec_t opened, closed;  /* CLOCK_REALTIME */
+        GHashTable *metadata;   /* char* → char* */
+
+        uint64_t generation;    /* bumped on every change that must reach the clean tree */
+        uint64_t published_generation;
+        bool publishing;        /* a job is in the worker */
+        bool announced;         /* ShotClosed was sent */
+        unsigned failures;
+        sd_event_source *retry;
+        GHashTable *done;       /* raw relative path → DoneFile: what is published already */
+        GHashTable *images;     /* "camera" or "camera/kind" → clean path, as last published */
+        Manifest *manifest;     /* as last published */
+        GPtrArray *pending_calls; /* sd_bus_message* waiting for this shot's next publish */
+};
+
+typedef struct ManagerStats {
+        uint64_t files_seen, files_assigned, files_late, orphans, duplicates, ignored, held;
+        uint64_t shots_opened, shots_complete, shots_timeout;
+        uint64_t rescans, publish_errors, files_published;
+} ManagerStats;
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        sd_event_source *sigterm, *sigint, *sighup;
+        bool once, user_bus;
+
+        char *config_path;
+        Config *config;
+        char *state_dir;
+        int state_lock_fd;
+
+        Engine *engine;
+        Watcher *watcher;
+        Worker *disk;    /* state saves and publishing, in order */
+        Worker *reader;  /* scans and manifest reads */
+
+        sd_event_source *deadline_timer;
+        sd_event_source *rescan_timer;
+        sd_event_source *flush_source;
+
+        GHashTable *shots; /* id → ShotData*: live ones and those still publishing */
+
+        /* Scans */
+        bool scan_running, scan_again;
+        bool initial_scan_done;
+        unsigned n_scans;
+
+        /* State saving: the newest snapshot waits here for the disk worker. */
+        GMutex save_lock;
+        StateSnapshot *save_next; /* protected by save_lock */
+        bool save_queued;         /* protected by save_lock */
+        bool state_dirty;
+        GArray *forget;           /* EnginePathKey not yet handed to a snapshot */
+        GHashTable *ignored_seen; /* EnginePathKey* of ignored files already reported */
+        int last_save_error;
+
+        /* Status */
+        bool degraded_watch;
+        bool publish_blocked;
+        char *status_text;
+        ManagerStats stats;
+        char *last_shot;
+        GPtrArray *once_closed; /* --once: ids closed, for the summary */
+
+        /* Bus */
+        sd_bus_slot *bus_slot;
+        sd_event_source *props_source;
+        GPtrArray *props_changed; /* property names pending PropertiesChanged */
+        bool fire_running;
+        CameraManager *cameras;
+};
+
+int manager_new(const ManagerOptions *o, Manager **ret);
+Manager *manager_free(Manager *m);
+static inline void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+#define _cleanup_manager_ _cleanup_(manager_freep)
+
+/* Loads state, watches, scans. */
+int manager_start(Manager *m);
+/* --once: scan, group, close everything, publish, print the summary. */
+int manager_run_once(Manager *m);
+/* Finishes in-flight publishing and saves (SIGTERM). */
+void manager_shutdown(Manager *m);
+
+int manager_reload(Manager *m, char **ret_error);
+int manager_set_paused(Manager *m, bool paused);
+/* Opens a Fire shot at instant t; returns it. */
+int manager_fire_shot(Manager *m, nsec_t t, Shot **ret);
+int manager_set_next_number(Manager *m, uint32_t date, uint32_t number);
+int manager_set_metadata(Manager *m, const char *id, GHashTable *values);
+
+const char *manager_state_string(const Manager *m);
+uint32_t manager_today(void);
+void manager_update_status(Manager *m);

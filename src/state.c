@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <fcntl.h>
+#include <json-glib/json-glib.h>
+#include <sys/stat.h>
+
+#include "state.h"
+
+#define STATE_VERSION 1
+#define STATE_FILE "state.json"
+#define FORGOTTEN_FILE "forgotten.bin"
+
+StateSnapshot *state_snapshot_new(void) {
+        return g_new0(StateSnapshot, 1);
+}
+
+static void shot_done(StateShot *sh) {
+        g_free(sh->trigger_camera);
+        g_strfreev(sh->expected);
+        for (size_t i = 0; i < sh->n_files; i++) {
+                g_free(sh->files[i].path);
+                g_free(sh->files[i].camera);
+        }
+        g_free(sh->files);
+        if (sh->metadata)
+                g_hash_table_unref(sh->metadata);
+}
+
+StateSnapshot *state_snapshot_free(StateSnapshot *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n_shots; i++)
+                shot_done(&s->shots[i]);
+        g_free(s->shots);
+        for (size_t i = 0; i < s->n_counters; i++)
+                g_free(s->counters[i].ranges);
+        g_free(s->counters);
+        g_free(s->forget);
+        g_free(s);
+        return NULL;
+}
+
+StateShot *state_snapshot_add_shot(StateSnapshot *s) {
+        s->shots = g_renew(StateShot, s->shots, s->n_shots + 1);
+        StateShot *sh = &s->shots[s->n_shots++];
+        *sh = (StateShot) {
+                .metadata = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free),
+        };
+        return sh;
+}
+
+StateFile *state_shot_add_file(StateShot *sh) {
+        sh->files = g_renew(StateFile, sh->files, sh->n_files + 1);
+        StateFile *f = &sh->files[sh->n_files++];
+        *f = (StateFile) {};
+        return f;
+}
+
+void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, const uint32_t *ranges,
+                                uint32_t n_ranges) {
+        s->counters = g_renew(StateCounter, s->counters, s->n_counters + 1);
+        StateCounter *c = &s->counters[s->n_counters++];
+        *c = (StateCounter) {
+                .date = date,
+                .next = next,
+                .ranges = g_memdup2(ranges, (gsize) n_ranges * 2 * sizeof(uint32_t)),
+                .n_ranges = n_ranges,
+        };
+}
+
+/* ---- to JSON ---- */
+
+static void add_escaped(JsonBuilder *b, const char *key, const char *value) {
+        g_autofree char *e = utf8_escape_invalid(value);
+        json_builder_set_member_name(b, key);
+        json_builder_add_string_value(b, e);
+}
+
+static void add_int(JsonBuilder *b, const char *key, int64_t v) {
+        json_builder_set_member_name(b, key);
+        json_builder_add_int_value(b, v);
+}
+
+static void add_bool(JsonBuilder *b, const char *key, bool v) {
+        json_builder_set_member_name(b, key);
+        json_builder_add_boolean_value(b, v);
+}
+
+static int strptr_cmp(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static void build_shot(JsonBuilder *b, const StateShot *sh) {
+        json_builder_begin_object(b);
+        add_int(b, "date", sh->date);
+        add_int(b, "number", sh->number);
+        json_builder_set_member_name(b, "status");
+        json_builder_add_string_value(b, shot_status_to_string(sh->status));
+        add_escaped(b, "trigger_camera", sh->trigger_camera ?: "");
+        add_bool(b, "fire", !sh->trigger_camera);
+        add_int(b, "trigger_time", sh->trigger_time);
+        add_int(b, "window_start", sh->window_start);
+        add_int(b, "window_end", sh->window_end);
+        add_int(b, "opened", sh->opened);
+        add_int(b, "closed", sh->closed);
+        add_int(b, "deadline", sh->deadline);
+        add_bool(b, "live", sh->live);
+        add_bool(b, "needs_publish", sh->needs_publish);
+        add_bool(b, "announced", sh->announced);
+
+        json_builder_set_member_name(b, "expected");
+        json_builder_begin_array(b);
+        for (char **c = sh->expected; c && *c; c++) {
+                g_autofree char *e = utf8_escape_invalid(*c);
+                json_builder_add_string_value(b, e);
+        }
+        json_builder_end_array(b);
+
+        json_builder_set_member_name(b, "files");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < sh->n_files; i++) {
+                const StateFile *f = &sh->files[i];
+                json_builder_begin_object(b);
+                add_escaped(b, "path", f->path);
+                add_escaped(b, "camera", f->camera);
+                add_int(b, "kind", f->kind);
+                add_bool(b, "trigger", f->trigger);
+                add_bool(b, "late", f->late);
+                add_int(b, "dt", f->dt);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+
+        json_builder_set_member_name(b, "metadata");
+        json_builder_begin_object(b);
+        if (sh->metadata) {
+                g_autofree const char **keys = (const char **) g_hash_table_get_keys_as_array(sh->metadata, NULL);
+                guint n = g_strv_length((char **) keys);
+                qsort(keys, n, sizeof(char *), strptr_cmp);
+                for (guint i = 0; i < n; i++) {
+                        json_builder_set_member_name(b, keys[i]);
+                        json_builder_add_string_value(b, g_hash_table_lookup(sh->metadata, keys[i]));
+                }
+        }
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+}
+
+char *state_to_data(const StateSnapshot *s, size_t *ret_len) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        add_int(b, "version", STATE_VERSION);
+        add_bool(b, "paused", s->paused);
+
+        json_builder_set_member_name(b, "counters");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < s->n_counters; i++) {
+                const StateCounter *c = &s->counters[i];
+                json_builder_begin_object(b);
+                add_int(b, "date", c->date);
+                add_int(b, "next", c->next);
+                json_builder_set_member_name(b, "used");
+                json_builder_begin_array(b);
+                for (uint32_t j = 0; j < c->n_ranges * 2; j++)
+                        json_builder_add_int_value(b, c->ranges[j]);
+                json_builder_end_array(b);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
+
+        json_builder_set_member_name(b, "shots");
+        json_builder_begin_array(b);
+        for (size_t i = 0; i < s->n_shots; i++)
+                build_shot(b, &s->shots[i]);
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        json_generator_set_root(gen, root);
+        gsize len;
+        char *data = json_generator_to_data(gen, &len);
+        if (ret_len)
+                *ret_len = len;
+        return data;
+}
+
+/* ---- from JSON ---- */
+
+typedef struct Reader {
+        JsonObject *o;
+        bool bad;
+} Reader;
+
+static JsonNode *member(Reader *r, const char *key, JsonNodeType type) {
+        JsonNode *n = r->o ? json_object_get_member(r->o, key) : NULL;
+        if (!n || JSON_NODE_TYPE(n) != type) {
+                r->bad = true;
+                return NULL;
+        }
+        return n;
+}
+
+static int64_t get_int(Reader *r, const char *key) {
+        JsonNode *n = member(r, key, JSON_NODE_VALUE);
+        if (!n || json_node_get_value_type(n) != G_TYPE_INT64) {
+                r->bad = true;
+                return 0;
+        }
+        return json_node_get_int(n);
+}
+
+static uint32_t get_u32(Reader *r, const char *key) {
+        int64_t v = get_int(r, key);
+        if (v < 0 || v > UINT32_MAX) {
+                r->bad = true;
+                return 0;
+        }
+        return (uint32_t) v;
+}
+
+static bool get_bool(Reader *r, const char *key) {
+        JsonNode *n = member(r, key, JSON_NODE_VALUE);
+        if (!n || json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
+                r->bad = true;
+                return false;
+        }
+        return json_node_get_boolean(n);
+}
+
+static const char *get_str(Reader *r, const char *key) {
+        JsonNode *n = member(r, key, JSON_NODE_VALUE);
+        if (!n || json_node_get_value_type(n) != G_TYPE_STRING) {
+                r->bad = true;
+                return "";
+        }
+        return json_node_get_string(n);
+}
+
+static char *get_unescaped(Reader *r, const char *key) {
+        char *s = utf8_unescape(get_str(r, key));
+        if (!s) {
+                r->bad = true;
+                return g_strdup("");
+        }
+        return s;
+}
+
+static JsonArray *get_array(Reader *r, const char *key) {
+        JsonNode *n = member(r, key, JSON_NODE_ARRAY);
+        return n ? json_node_get_array(n) : NULL;
+}
+
+static bool parse_shot(JsonNode *node, StateSnapshot *s) {
+        if (JSON_NODE_TYPE(node) != JSON_NODE_OBJECT)
+                return false;
+        Reader r = { json_node_get_object(node) };
+        StateShot *sh = state_snapshot_add_shot(s);
+
+        sh->date = get_u32(&r, "date");
+        sh->number = get_u32(&r, "number");
+        if (shot_status_from_string(get_str(&r, "status"), &sh->status) < 0)
+                r.bad = true;
+        bool fire = get_bool(&r, "fire");
+        g_autofree char *tc = get_unescaped(&r, "trigger_camera");
+        sh->trigger_camera = fire ? NULL : g_steal_pointer(&tc);
+        sh->trigger_time = get_int(&r, "trigger_time");
+        sh->window_start = get_int(&r, "window_start");
+        sh->window_end = get_int(&r, "window_end");
+        sh->opened = get_int(&r, "opened");
+        sh->closed = get_int(&r, "closed");
+        sh->deadline = get_int(&r, "deadline");
+        sh->live = get_bool(&r, "live");
+        sh->needs_publish = get_bool(&r, "needs_publish");
+        sh->announced = get_bool(&r, "announced");
+
+        JsonArray *exp = get_array(&r, "expected");
+        guint n = exp ? json_array_get_length(exp) : 0;
+        sh->expected = g_new0(char *, n + 1);
+        for (guint i = 0; i < n; i++) {
+                JsonNode *e = json_array_get_element(exp, i);
+                const char *v = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING ?
+                                        json_node_get_string(e) :
+                                        NULL;
+                sh->expected[i] = v ? utf8_unescape(v) : NULL;
+                if (!sh->expected[i]) {
+                        sh->expected[i] = g_strdup("");
+                        r.bad = true;
+                }
+        }
+
+        JsonArray *files = get_array(&r, "files");
+        n = files ? json_array_get_length(files) : 0;
+        for (guint i = 0; i < n; i++) {
+                JsonNode *fn = json_array_get_element(files, i);
+                if (JSON_NODE_TYPE(fn) != JSON_NODE_OBJECT) {
+                        r.bad = true;
+                        break;
+                }
+                Reader fr = { json_node_get_object(fn) };
+                StateFile *f = state_shot_add_file(sh);
+                f->path = get_unescaped(&fr, "path");
+                f->camera = get_unescaped(&fr, "camera");
+                f->kind = get_u32(&fr, "kind");
+                f->trigger = get_bool(&fr, "trigger");
+                f->late = get_bool(&fr, "late");
+                f->dt = get_int(&fr, "dt");
+                if (fr.bad || isempty(f->path))
+                        r.bad = true;
+        }
+
+        JsonNode *md = member(&r, "metadata", JSON_NODE_OBJECT);
+        if (md) {
+                JsonObjectIter it;
+                const char *k;
+                JsonNode *v;
+                json_object_iter_init(&it, json_node_get_object(md));
+                while (json_object_iter_next(&it, &k, &v)) {
+                        if (!JSON_NODE_HOLDS_VALUE(v) || json_node_get_value_type(v) != G_TYPE_STRING) {
+                                r.bad = true;
+                                break;
+                        }
+                        g_hash_table_insert(sh->metadata, g_strdup(k), g_strdup(json_node_get_string(v)));
+                }
+        }
+        return !r.bad;
+}
+
+int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
+        g_autoptr(JsonParser) p = json_parser_new();
+        if (len > G_MAXSSIZE || !json_parser_load_from_data(p, data, (gssize) len, NULL))
+                return -EBADMSG;
+
+        JsonNode *root = json_parser_get_root(p);
+        if (!root || JSON_NODE_TYPE(root) != JSON_NODE_OBJECT)
+                return -EBADMSG;
+        Reader r = { json_node_get_object(root) };
+        if (get_int(&r, "version") != STATE_VERSION)
+                return -EPROTO;
+
+        g_autoptr(StateSnapshot) s = state_snapshot_new();
+        s->paused = get_bool(&r, "paused");
+
+        JsonArray *counters = get_array(&r, "counters");
+        for (guint i = 0; counters && i < json_array_get_length(counters); i++) {
+                JsonNode *cn = json_array_get_element(counters, i);
+                if (JSON_NODE_TYPE(cn) != JSON_NODE_OBJECT)
+                        return -EBADMSG;
+                Reader cr = { json_node_get_object(cn) };
+                uint32_t date = get_u32(&cr, "date"), next = get_u32(&cr, "next");
+                JsonArray *used = get_array(&cr, "used");
+                guint n = used ? json_array_get_length(used) : 0;
+                if (cr.bad || n % 2 != 0)
+                        return -EBADMSG;
+                g_autofree uint32_t *ranges = g_new(uint32_t, MAX(n, 1u));
+                for (guint j = 0; j < n; j++) {
+                        JsonNode *v = json_array_get_element(used, j);
+                        if (!JSON_NODE_HOLDS_VALUE(v) || json_node_get_value_type(v) != G_TYPE_INT64)
+                                return -EBADMSG;
+                        int64_t x = json_node_get_int(v);
+                        if (x <= 0 || x >= UINT32_MAX)
+                                return -EBADMSG;
+                        ranges[j] = (uint32_t) x;
+                }
+                state_snapshot_add_counter(s, date, next, ranges, n / 2);
+        }
+
+        JsonArray *shots = get_array(&r, "shots");
+        for (guint i = 0; shots && i < json_array_get_length(shots); i++)
+                if (!parse_shot(json_array_get_element(shots, i), s))
+                        return -EBADMSG;
+        if (r.bad)
+                return -EBADMSG;
+
+        *ret = g_steal_pointer(&s);
+        return 0;
+}
+
+/* ---- files ---- */
+
+static int append_forgotten(const char *dir, const EnginePathKey *keys, size_t n) {
+        if (n == 0)
+                return 0;
+        g_autofree char *path = g_build_filename(dir, FORGOTTEN_FILE, NULL);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+
+        /* A torn record from a crash would shift every later one: realign. */
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_size % (off_t) sizeof(EnginePathKey) != 0 &&
+            ftruncate(fd, st.st_size - st.st_size % (off_t) sizeof(EnginePathKey)) < 0)
+                return negative_errno();
+
+        const char *p = (const char *) keys;
+        size_t left = n * sizeof(EnginePathKey);
+        while (left > 0) {
+                ssize_t k = write(fd, p, left);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += k;
+                left -= (size_t) k;
+        }
+        if (fdatasync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int state_save(const char *dir, const StateSnapshot *s) {
+        int r = append_forgotten(dir, s->forget, s->n_forget);
+        if (r < 0)
+                return r;
+
+        size_t len;
+        g_autofree char *data = state_to_data(s, &len);
+        return write_file_atomic(dir, STATE_FILE, data, len, 0600);
+}
+
+int state_load(const char *dir, StateSnapshot **ret) {
+        g_autofree char *path = g_build_filename(dir, STATE_FILE, NULL);
+        g_autofree char *data = NULL;
+        gsize len;
+        g_autoptr(GError) error = NULL;
+
+        if (!g_file_get_contents(path, &data, &len, &error)) {
+                if (g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+                        *ret = state_snapshot_new();
+                        return 0;
+                }
+                return error->code == G_FILE_ERROR_ACCES ? -EACCES : -EIO;
+        }
+        return state_from_data(data, len, ret);
+}
+
+int state_load_forgotten(const char *dir, void (*fn)(const EnginePathKey *k, void *userdata), void *userdata) {
+        g_autofree char *path = g_build_filename(dir, FORGOTTEN_FILE, NULL);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+
+        EnginePathKey buf[4096];
+        size_t carry = 0;
+        for (;;) {
+                ssize_t n = read(fd, (char *) buf + carry, sizeof buf - carry);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                size_t have = carry + (size_t) n;
+                size_t whole = have / sizeof(EnginePathKey);
+                for (size_t i = 0; i < whole; i++)
+                        fn(&buf[i], userdata);
+                carry = have % sizeof(EnginePathKey);
+                if (n == 0)
+                        break; /* a torn tail (carry > 0) is dropped */
+                if (carry)
+                        memmove(buf, (char *) buf + whole * sizeof(EnginePathKey), carry);
+        }
+        return 0;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Crash-safe persistence in the state directory:
+ *   state.json      counters, pause, open and not yet published shots; always
+ *                   replaced whole (temporary file, fsync, rename, fsync dir)
+ *   forgotten.bin   16-byte digests of files no rule can use any more,
+ *                   appended (a torn last record is ignored)
+ * A snapshot is plain data: the manager builds one in the event loop and a
+ * worker thread writes it, so the loop never waits for the disk. */
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "util.h"
+
+typedef struct StateFile {
+        char *path;   /* relative to RawRoot, raw bytes */
+        char *camera;
+        unsigned kind; /* 0-based */
+        bool trigger, late;
+        nsec_t dt;
+} StateFile;
+
+typedef struct StateShot {
+        uint32_t date, number;
+        ShotStatus status;
+        char *trigger_camera; /* NULL for a Fire */
+        nsec_t trigger_time, window_start, window_end;
+        nsec_t opened, closed, deadline; /* CLOCK_REALTIME: survive reboots */
+        bool live;            /* still in the engine (collecting or in its grace) */
+        bool needs_publish;   /* something changed since the last complete publish */
+        bool announced;       /* ShotClosed was sent */
+        char **expected;      /* NULL-terminated camera names */
+        StateFile *files;
+        size_t n_files;
+        GHashTable *metadata; /* char* → char* */
+} StateShot;
+
+typedef struct StateCounter {
+        uint32_t date, next;
+        uint32_t *ranges; /* pairs */
+        uint32_t n_ranges;
+} StateCounter;
+
+typedef struct StateSnapshot {
+        bool paused;
+        StateCounter *counters;
+        size_t n_counters;
+        StateShot *shots;
+        size_t n_shots;
+        EnginePathKey *forget; /* digests to append to forgotten.bin before state.json is replaced */
+        size_t n_forget;
+} StateSnapshot;
+
+StateSnapshot *state_snapshot_new(void);
+StateSnapshot *state_snapshot_free(StateSnapshot *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StateSnapshot, state_snapshot_free)
+StateShot *state_snapshot_add_shot(StateSnapshot *s);
+StateFile *state_shot_add_file(StateShot *sh);
+void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, const uint32_t *ranges,
+                                uint32_t n_ranges);
+
+/* JSON text of the snapshot (without the digests). */
+char *state_to_data(const StateSnapshot *s, size_t *ret_len);
+int state_from_data(const char *data, size_t len, StateSnapshot **ret);
+
+/* Blocking, for the worker (save) and for start-up (load). Load returns an
+ * empty snapshot when there is no state yet. */
+int state_save(const char *dir, const StateSnapshot *s);
+int state_load(const char *dir, StateSnapshot **ret);
+/* Calls fn for every digest in forgotten.bin; drops a torn tail. */
+int state_load_forgotten(const char *dir, void (*fn)(const EnginePathKey *k, void *userdata), void *userdata);
