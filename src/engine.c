@@ -40,7 +40,7 @@ struct Engine {
         GHashTable *camera_by_name;
         uint32_t n_slots;
 
-        GHashTable *files;      /* set of EngineFile.path, every file in memory */
+        GHashTable *files;      /* set of &EngineFile.key, every file in memory */
         TimeIndex unassigned;   /* EngineFile by dt */
         EngineFile *oldest, *newest; /* unassigned files by seen_at */
         size_t n_unassigned;
@@ -339,12 +339,29 @@ static void unassigned_remove(Engine *e, EngineFile *f) {
         e->n_unassigned--;
 }
 
-static EngineFile *file_new(const EngineFileInfo *info, usec_t now) {
+static guint key_hash(const void *p) {
+        return (guint) ((const EnginePathKey *) p)->a;
+}
+
+static gboolean key_equal(const void *a, const void *b) {
+        const EnginePathKey *x = a, *y = b;
+        return x->a == y->a && x->b == y->b;
+}
+
+static EngineFile *lookup_key(const Engine *e, const EnginePathKey *k) {
+        const EnginePathKey *found = NULL;
+        if (!g_hash_table_lookup_extended(e->files, k, (void **) &found, NULL))
+                return NULL;
+        return container_of(found, EngineFile, key);
+}
+
+static EngineFile *file_new(const EngineFileInfo *info, const EnginePathKey *key, usec_t now) {
         size_t len = strlen(info->path);
         EngineFile *f = malloc(sizeof(EngineFile) + len + 1);
         if (!f)
                 g_error("out of memory");
         *f = (EngineFile) {
+                .key = *key,
                 .dt = info->dt,
                 .seen_at = now,
                 .camera = info->camera,
@@ -359,12 +376,9 @@ static EngineFile *file_new(const EngineFileInfo *info, usec_t now) {
  * it is never decided again. */
 static void file_drop(Engine *e, EngineFile *f, bool remember) {
         unassigned_remove(e, f);
-        g_hash_table_remove(e->files, f->path);
-        if (remember) {
-                EnginePathKey k;
-                engine_path_key(f->path, &k);
-                tombstones_add(&e->tombstones, &k);
-        }
+        g_hash_table_remove(e->files, &f->key);
+        if (remember)
+                tombstones_add(&e->tombstones, &f->key);
         free(f);
 }
 
@@ -805,7 +819,9 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
         if (!camera_get(e, info->camera))
                 return -ENOENT;
 
-        EngineFile *old = engine_lookup_file(e, info->path);
+        EnginePathKey k;
+        engine_path_key(info->path, &k);
+        EngineFile *old = lookup_key(e, &k);
         if (old) {
                 if (old->shot || (old->dt == info->dt && old->camera == info->camera && old->kind == info->kind &&
                                   !!(old->flags & ENGINE_FILE_TRIGGER) == info->trigger)) {
@@ -816,18 +832,14 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
                 /* Rewritten before any shot took it: judge the new version. */
                 file_drop(e, old, false);
                 result = ENGINE_ADD_CHANGED;
-        } else {
-                EnginePathKey k;
-                engine_path_key(info->path, &k);
-                if (tombstones_contains(&e->tombstones, &k)) {
-                        if (ret_result)
-                                *ret_result = ENGINE_ADD_KNOWN;
-                        return 0;
-                }
+        } else if (tombstones_contains(&e->tombstones, &k)) {
+                if (ret_result)
+                        *ret_result = ENGINE_ADD_KNOWN;
+                return 0;
         }
 
-        EngineFile *f = file_new(info, now);
-        g_hash_table_add(e->files, f->path);
+        EngineFile *f = file_new(info, &k, now);
+        g_hash_table_add(e->files, &f->key);
         decide(e, f, now);
         if (ret_result)
                 *ret_result = result;
@@ -841,10 +853,9 @@ void engine_file_gone(Engine *e, const char *path) {
 }
 
 EngineFile *engine_lookup_file(const Engine *e, const char *path) {
-        const char *key = NULL;
-        if (!g_hash_table_lookup_extended(e->files, path, (void **) &key, NULL))
-                return NULL;
-        return container_of(key, EngineFile, path);
+        EnginePathKey k;
+        engine_path_key(path, &k);
+        return lookup_key(e, &k);
 }
 
 int engine_fire(Engine *e, nsec_t t, usec_t now, Shot **ret) {
@@ -1008,8 +1019,10 @@ int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool lat
         if (shot_slot_test(s, slot) || engine_lookup_file(e, info->path))
                 return -EEXIST;
 
-        EngineFile *f = file_new(info, seen_at);
-        g_hash_table_add(e->files, f->path);
+        EnginePathKey k;
+        engine_path_key(info->path, &k);
+        EngineFile *f = file_new(info, &k, seen_at);
+        g_hash_table_add(e->files, &f->key);
         if (!s->trigger_file && info->trigger && info->camera == s->trigger_camera && info->dt == s->trigger_time)
                 s->trigger_file = f;
         /* assign() sets LATE itself for closed shots; restore says what was. */
@@ -1050,7 +1063,7 @@ int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Eng
         e->userdata = userdata;
         e->cameras = g_ptr_array_new_with_free_func(camera_free);
         e->camera_by_name = g_hash_table_new(g_str_hash, g_str_equal);
-        e->files = g_hash_table_new(g_str_hash, g_str_equal);
+        e->files = g_hash_table_new(key_hash, key_equal);
         time_index_init(&e->unassigned, params->window, offsetof(EngineFile, pos));
         time_index_init(&e->shot_index, params->window, offsetof(Shot, pos));
         e->live = g_ptr_array_new();

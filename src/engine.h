@@ -37,7 +37,15 @@ enum {
 };
 
 /* Read-only for everyone but engine.c. */
+/* 128-bit digest of a relative path: what the engine remembers of files it
+ * has forgotten, so that rescans and restarts never decide them twice; also
+ * the key of files in memory, so a path is hashed once. */
+typedef struct EnginePathKey {
+        uint64_t a, b;
+} EnginePathKey;
+
 struct EngineFile {
+        EnginePathKey key;
         Shot *shot; /* NULL while unassigned */
         nsec_t dt;
         usec_t seen_at;
@@ -120,12 +128,6 @@ typedef enum EngineAddResult {
         ENGINE_ADD_KNOWN,     /* already in memory (or forgotten after use): nothing to do */
         ENGINE_ADD_CHANGED,   /* an unassigned file whose mtime changed: decided again */
 } EngineAddResult;
-
-/* 128-bit digest of a relative path: what the engine remembers of files it
- * has forgotten, so that rescans and restarts never decide them twice. */
-typedef struct EnginePathKey {
-        uint64_t a, b;
-} EnginePathKey;
 
 int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Engine **ret);
 Engine *engine_free(Engine *e);
