@@ -142,7 +142,7 @@ static void fill_images(Manager *m, ShotData *sd) {
 }
 
 char **shot_data_missing(Manager *m, ShotData *sd) {
-        if (sd->shot && sd->generation != sd->published_generation) {
+        if (sd->shot) {
                 uint32_t miss[1024];
                 uint32_t n = shot_missing(sd->shot, m->engine, miss, ELEMENTSOF(miss));
                 char **v = g_new0(char *, n + 1);

@@ -434,8 +434,10 @@ void manager_request_scan(Manager *m) {
         j->item.done = scan_done;
         j->root = g_strdup(m->config->raw_root);
         m->scan_running = true;
-        m->stats.rescans++;
-        bus_property_changed(m, "Rescans");
+        if (m->n_scans > 0) {
+                m->stats.rescans++;
+                bus_property_changed(m, "Rescans");
+        }
         (void) worker_submit(m->reader, scan_work, j);
 }
 

@@ -217,7 +217,7 @@ static bool put_prop_desc(const struct camera *cam, uint16_t prop, struct buf *b
 
 static uint16_t set_prop(struct camera *cam, const struct op_req *rq)
 {
-	char value[256];
+	char value[sizeof(cam->datetime)];
 	struct rd r;
 
 	if (rq->np < 1)
@@ -236,7 +236,7 @@ static uint16_t set_prop(struct camera *cam, const struct op_req *rq)
 		fc_verbose("rejecting DateTime value (%zu bytes of data)", rq->datalen);
 		return PTP_RC_InvalidDevicePropValue;
 	}
-	snprintf(cam->datetime, sizeof(cam->datetime), "%s", value);
+	memcpy(cam->datetime, value, sizeof(cam->datetime));
 	cam->datetime_set = true;
 	fc_logline("setclock %s %s", cam->serial, cam->datetime);
 	fc_verbose("DateTime set to %s", cam->datetime);

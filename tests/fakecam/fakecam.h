@@ -17,7 +17,7 @@
 
 struct object {
 	uint32_t handle;
-	char name[16];          /* IMG_0001.JPG */
+	char name[24];          /* IMG_0001.JPG */
 	char capture_date[24];  /* YYYYMMDDThhmmss */
 	uint8_t *owned;         /* generated JPEG, or NULL when using --image */
 	const uint8_t *bytes;

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* shotsyncctl, the client of shotsyncd (SPEC §6): what its parts share. */
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "util.h"
+
+#define BUS_NAME "org.shotsync.Shotsync1"
+#define BUS_PATH "/org/shotsync/Shotsync1"
+#define BUS_INTERFACE "org.shotsync.Shotsync1"
+#define BUS_ERROR_PREFIX "org.shotsync.Shotsync1.Error."
+
+/* Exit statuses scripts can rely on; documented in --help. */
+enum {
+        CTL_EXIT_OK = 0,
+        CTL_EXIT_FAILURE = 1,
+        CTL_EXIT_USAGE = 2,
+        CTL_EXIT_NOT_RUNNING = 3,
+        CTL_EXIT_ACCESS_DENIED = 4,
+        CTL_EXIT_NO_SUCH_SHOT = 5,
+        CTL_EXIT_SHOT_EXISTS = 6,
+        CTL_EXIT_NO_CAMERAS = 7,
+        CTL_EXIT_BUSY = 8,
+        CTL_EXIT_INVALID_CONFIG = 9,
+};
+
+typedef enum BusKind {
+        BUS_KIND_SYSTEM,
+        BUS_KIND_USER,
+        BUS_KIND_ADDRESS,
+} BusKind;
+
+typedef enum JsonMode {
+        JSON_OFF,
+        JSON_SHORT,  /* one line per document */
+        JSON_PRETTY, /* indented */
+} JsonMode;
+
+/* The parsed command line: the only global state of the program. */
+extern JsonMode arg_json;
+extern bool arg_legend;
+extern bool arg_open_only;
+extern BusKind arg_bus_kind;
+extern const char *arg_address;
+
+/* ---- talking to shotsyncd (shotsyncctl.c) ---- */
+
+/* "the system bus", "the session bus" or "the bus at ADDRESS", newly
+ * allocated. */
+char *ctl_bus_description(void);
+
+/* Connects to the bus the options name. On failure prints a sentence and
+ * returns the exit status (> 0); 0 on success. */
+int ctl_connect(sd_bus **ret);
+
+/* Prints the sentence for a failed call and returns its exit status. */
+int ctl_call_failed(const sd_bus_error *error, int r, const char *action, const char *shot_id);
+
+/* Calls a method of the interface. On failure prints a sentence to stderr
+ * and returns the exit status (> 0); 0 with *ret_reply set on success.
+ * 'action' completes "only root and members of group shotsync may …";
+ * 'shot_id' names the shot in a NoSuchShot/ShotExists sentence (may be
+ * NULL). 'timeout' is in µs, 0 for sd-bus's default. */
+int ctl_call(sd_bus *bus, sd_bus_message *call, uint64_t timeout, const char *action, const char *shot_id,
+             sd_bus_message **ret_reply);
+
+/* A new method call on shotsyncd's object and interface, or a negative errno. */
+int ctl_new_call(sd_bus *bus, const char *member, sd_bus_message **ret);
+
+/* Prints "Unexpected reply from shotsyncd …" for a reply that cannot be
+ * read; returns CTL_EXIT_FAILURE. */
+int ctl_bad_reply(const char *what, int error);
+
+/* Validation of arguments before anything is sent. */
+bool ctl_shot_id_valid(const char *id);
+/* "today"/""/NULL → "", "yesterday" → its date, a valid YYYYMMDD → itself.
+ * Returns NULL for anything else. The result is newly allocated. */
+char *ctl_date_arg(const char *s);
+
+/* ---- the verbs ---- */
+
+/* Each checks its arguments, connects, and returns the exit status; argv[0]
+ * is the verb. */
+int verb_status(int argc, char **argv);
+int verb_cameras(int argc, char **argv);
+int verb_fire(int argc, char **argv);
+int verb_simple(int argc, char **argv); /* pause, resume, reload */
+int verb_shots(int argc, char **argv);  /* shotsyncctl-shot.c */
+int verb_show(int argc, char **argv);
+int verb_meta(int argc, char **argv);
+int verb_next_shot(int argc, char **argv);
+int verb_monitor(int argc, char **argv); /* shotsyncctl-monitor.c */
+
+/* ---- output (shotsyncctl-output.c) ---- */
+
+/* Reads the next complete value of a message (any D-Bus type) as JSON:
+ * dictionaries with string keys become objects, other arrays and structs
+ * arrays, variants their content, integers numbers (64-bit unsigned values
+ * above INT64_MAX are clamped), file descriptors null. Negative errno on a
+ * malformed message. */
+int bus_message_read_json(sd_bus_message *m, JsonNode **ret);
+
+/* Typed lookups that never fail on a reply of an unexpected shape: they
+ * return the fallback when the member is absent or of another type. */
+const char *json_get_string(JsonObject *o, const char *key, const char *fallback);
+int64_t json_get_int(JsonObject *o, const char *key, int64_t fallback);
+double json_get_double(JsonObject *o, const char *key, double fallback);
+bool json_get_bool(JsonObject *o, const char *key, bool fallback);
+JsonObject *json_get_object(JsonObject *o, const char *key);
+JsonArray *json_get_array(JsonObject *o, const char *key);
+/* Strings of an array joined with sep; "-" when empty or absent. */
+char *json_join_strings(JsonArray *a, const char *sep);
+
+/* Prints a JSON document on stdout in the --json mode (one line, or indented),
+ * and flushes. Returns 0 or a negative errno when stdout fails. */
+int json_print(JsonNode *node, JsonMode mode);
+
+/* Human times from µs since the epoch, in local time. */
+#define CTL_TIME_MAX 64
+char *format_time_full(uint64_t usec, char buf[static CTL_TIME_MAX]); /* ISO 8601 with offset */
+char *format_time_of_day(uint64_t usec, char buf[static CTL_TIME_MAX]); /* HH:MM:SS.mmm */
+
+/* A right-aligned "Key: value" line as in hostnamectl. */
+void print_field(int width, const char *key, const char *fmt, ...) _printf_(3, 4);
+
+/* A table with a header line; the last column is never padded. */
+typedef struct Table Table;
+Table *table_new(const char *first_header, ...) G_GNUC_NULL_TERMINATED;
+void table_align_right(Table *t, unsigned column);
+/* Exactly as many cells as columns; NULL or "" cells print as "-". */
+void table_add_row(Table *t, ...);
+size_t table_rows(const Table *t);
+void table_print(Table *t, FILE *f);
+Table *table_free(Table *t);
+static inline void table_freep(Table **t) {
+        table_free(*t);
+}
