@@ -485,7 +485,7 @@ static void shot_job_done(WorkItem *item, Manager *m) {
                         g_ptr_array_add(out, mf);
                 }
                 (void) open_only;
-                qsort(out->pdata, out->len, sizeof(void *), shot_summary_cmp);
+                qsort_safe(out->pdata, out->len, sizeof(void *), shot_summary_cmp);
 
                 r = sd_bus_message_new_method_return(j->call, &reply);
                 if (r >= 0)

@@ -723,7 +723,7 @@ static int date_cmp(const void *a, const void *b) {
 void engine_foreach_counter(const Engine *e, EngineCounterFn fn, void *userdata) {
         guint n;
         g_autofree void **dates = g_hash_table_get_keys_as_array(e->counters, &n);
-        qsort(dates, n, sizeof(void *), date_cmp);
+        qsort_safe(dates, n, sizeof(void *), date_cmp);
         for (guint i = 0; i < n; i++) {
                 Counter *c = g_hash_table_lookup(e->counters, dates[i]);
                 fn(GPOINTER_TO_UINT(dates[i]), c->next, (const uint32_t *) c->ranges->data, c->ranges->len / 2,
@@ -913,7 +913,8 @@ static int live_cmp(const void *a, const void *b) {
 Shot *const *engine_live_shots(const Engine *e, uint32_t *ret_n) {
         Engine *m = (Engine *) e; /* sorting lazily does not change what the engine means */
         if (!m->live_sorted) {
-                qsort(m->live->pdata, m->live->len, sizeof(void *), live_cmp);
+                if (m->live->len > 1)
+                        qsort_safe(m->live->pdata, m->live->len, sizeof(void *), live_cmp);
                 for (uint32_t i = 0; i < m->live->len; i++)
                         ((Shot *) m->live->pdata[i])->live_pos = i;
                 m->live_sorted = true;
@@ -933,6 +934,13 @@ Shot *engine_find_shot(const Engine *e, const char *id) {
 
 size_t engine_n_unassigned(const Engine *e) {
         return e->n_unassigned;
+}
+
+GPtrArray *engine_unassigned_paths(const Engine *e, usec_t before) {
+        GPtrArray *v = g_ptr_array_new_with_free_func(g_free);
+        for (EngineFile *f = e->oldest; f && f->seen_at < before; f = f->next)
+                g_ptr_array_add(v, g_strdup(f->path));
+        return v;
 }
 
 size_t engine_n_files(const Engine *e) {
@@ -998,7 +1006,7 @@ int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
         s->expected = g_new(uint32_t, MAX(r->n_expected, 1u));
         if (r->n_expected > 0)
                 memcpy(s->expected, r->expected, r->n_expected * sizeof(uint32_t));
-        qsort(s->expected, s->n_expected, sizeof(uint32_t), u32_cmp);
+        qsort_safe(s->expected, s->n_expected, sizeof(uint32_t), u32_cmp);
         s->n_missing = s->n_expected;
 
         shot_index_add(e, s);

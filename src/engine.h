@@ -13,6 +13,7 @@
  * caller's monotonic microseconds ("now"), which must never go backwards. */
 
 #include <stdbool.h>
+#include <glib.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -172,6 +173,9 @@ void engine_close_all(Engine *e, usec_t now);
 Shot *const *engine_live_shots(const Engine *e, uint32_t *ret_n);
 Shot *engine_find_shot(const Engine *e, const char *id);
 size_t engine_n_unassigned(const Engine *e);
+/* Paths of the unassigned files first seen before `before`, oldest first (a
+ * copy: the caller may change the engine while walking it). */
+GPtrArray *engine_unassigned_paths(const Engine *e, usec_t before);
 size_t engine_n_files(const Engine *e);
 
 /* Numbering: per local date, never reused. */

@@ -314,24 +314,115 @@ void manager_file_seen(Manager *m, const char *rel, nsec_t mtime) {
         manager_schedule_flush(m);
 }
 
+/* A file found in a folder that just appeared may still be written (an SMB
+ * or in-place writer creates the folder, then the file, then writes it):
+ * one changed in the last SETTLE_NSEC is looked at again until it holds
+ * still. Its IN_CLOSE_WRITE, if it comes, settles it at once. */
+#define SETTLE_NSEC (2 * NSEC_PER_SEC)
+
+typedef struct Settling {
+        nsec_t mtime, ctime;
+        off_t size;
+        usec_t due;
+} Settling;
+
+static nsec_t ts_nsec(const struct timespec *ts) {
+        return (nsec_t) ts->tv_sec * NSEC_PER_SEC + ts->tv_nsec;
+}
+
+static bool stat_raw(Manager *m, const char *rel, struct stat *st) {
+        g_autofree char *abs = raw_path_of(m, rel);
+        if (lstat(abs, st) < 0) {
+                if (errno != ENOENT)
+                        log_warning_errno(errno, "Cannot stat %s: %m", abs);
+                return false;
+        }
+        return S_ISREG(st->st_mode);
+}
+
+static void arm_settle(Manager *m) {
+        usec_t due = USEC_INFINITY;
+        GHashTableIter it;
+        void *v;
+        g_hash_table_iter_init(&it, m->settling);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                due = MIN(due, ((Settling *) v)->due);
+        if (due == USEC_INFINITY) {
+                (void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(m->settle_timer, due);
+        (void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
+}
+
+static void settle_add(Manager *m, const char *rel, const struct stat *st) {
+        Settling *s = g_new(Settling, 1);
+        *s = (Settling) {
+                .mtime = ts_nsec(&st->st_mtim),
+                .ctime = ts_nsec(&st->st_ctim),
+                .size = st->st_size,
+                .due = now_monotonic() + SETTLE_NSEC / 1000,
+        };
+        g_hash_table_replace(m->settling, g_strdup(rel), s);
+        arm_settle(m);
+}
+
+static int on_settle(sd_event_source *src, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        usec_t now = now_monotonic();
+        g_autoptr(GPtrArray) ready = g_ptr_array_new_with_free_func(g_free);
+        GHashTableIter it;
+        void *k, *v;
+
+        g_hash_table_iter_init(&it, m->settling);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+                Settling *s = v;
+                struct stat st;
+                if (s->due > now)
+                        continue;
+                if (!stat_raw(m, k, &st)) {
+                        g_hash_table_iter_remove(&it);
+                        continue;
+                }
+                if (ts_nsec(&st.st_mtim) == s->mtime && ts_nsec(&st.st_ctim) == s->ctime && st.st_size == s->size) {
+                        g_ptr_array_add(ready, g_strdup(k));
+                        continue;
+                }
+                s->mtime = ts_nsec(&st.st_mtim);
+                s->ctime = ts_nsec(&st.st_ctim);
+                s->size = st.st_size;
+                s->due = now + SETTLE_NSEC / 1000;
+        }
+        for (guint i = 0; i < ready->len; i++) {
+                Settling *s = g_hash_table_lookup(m->settling, ready->pdata[i]);
+                nsec_t mtime = s->mtime;
+                g_hash_table_remove(m->settling, ready->pdata[i]);
+                manager_file_seen(m, ready->pdata[i], mtime);
+        }
+        arm_settle(m);
+        return 0;
+}
+
 static void on_watch(Watcher *w, WatchEventType type, const char *path, void *userdata) {
         Manager *m = userdata;
+        struct stat st;
 
         switch (type) {
-        case WATCH_FILE_READY: {
-                g_autofree char *abs = raw_path_of(m, path);
-                struct stat st;
-                if (lstat(abs, &st) < 0) {
-                        if (errno != ENOENT)
-                                log_warning_errno(errno, "Cannot stat %s: %m", abs);
-                        return;
-                }
-                if (!S_ISREG(st.st_mode))
-                        return;
-                manager_file_seen(m, path, (nsec_t) st.st_mtim.tv_sec * NSEC_PER_SEC + st.st_mtim.tv_nsec);
+        case WATCH_FILE_READY:
+                g_hash_table_remove(m->settling, path);
+                if (stat_raw(m, path, &st))
+                        manager_file_seen(m, path, ts_nsec(&st.st_mtim));
                 break;
-        }
+        case WATCH_FILE_FOUND:
+                if (!stat_raw(m, path, &st))
+                        break;
+                if (now_realtime() - ts_nsec(&st.st_ctim) < SETTLE_NSEC)
+                        settle_add(m, path, &st);
+                else
+                        manager_file_seen(m, path, ts_nsec(&st.st_mtim));
+                break;
         case WATCH_FILE_GONE:
+                g_hash_table_remove(m->settling, path);
                 engine_file_gone(m->engine, path);
                 break;
         case WATCH_RESCAN:
@@ -343,9 +434,14 @@ static void on_watch(Watcher *w, WatchEventType type, const char *path, void *us
                 if (!m->degraded_watch)
                         bus_property_changed(m, "State");
                 m->degraded_watch = true;
-                log_warning("Cannot watch %s/%s (inotify watch limit or permissions): relying on the periodic rescan "
-                            "for it. Raise fs.inotify.max_user_watches.",
-                            m->config->raw_root, path);
+                /* A watch limit hit on a big tree means thousands of these. */
+                if (m->n_degraded_logged < 10)
+                        log_warning("Cannot watch %s/%s (inotify watch limit or permissions): relying on the periodic "
+                                    "rescan for it. Raise fs.inotify.max_user_watches.",
+                                    m->config->raw_root, path);
+                else if (m->n_degraded_logged == 10)
+                        log_warning("More folders cannot be watched; not listing them all.");
+                m->n_degraded_logged++;
                 manager_update_status(m);
                 break;
         }
@@ -356,6 +452,7 @@ static void on_watch(Watcher *w, WatchEventType type, const char *path, void *us
 typedef struct ScanJob {
         WorkItem item;
         char *root;
+        usec_t started;
         ScanResult *result;
         int error;
 } ScanJob;
@@ -400,11 +497,25 @@ static void scan_done(WorkItem *item, Manager *m) {
                 /* mtime order: shots found now are numbered as their
                  * triggers happened (rule 13). */
                 uint64_t before = m->stats.files_seen;
-                for (size_t i = 0; i < r->n_entries; i++)
+                g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
+                for (size_t i = 0; i < r->n_entries; i++) {
                         manager_file_seen(m, r->entries[i].path, r->entries[i].mtime);
+                        g_hash_table_add(present, r->entries[i].path);
+                }
+                /* A rescan is a diff: what waits for a trigger but is no
+                 * longer on disk (deleted, or its folder renamed while
+                 * events were lost) must not be grouped. Only files known
+                 * before the walk began: newer ones the walk may have missed. */
+                g_autoptr(GPtrArray) waiting = engine_unassigned_paths(m->engine, j->started);
+                size_t gone = 0;
+                for (guint i = 0; i < waiting->len; i++)
+                        if (!g_hash_table_contains(present, waiting->pdata[i])) {
+                                engine_file_gone(m->engine, waiting->pdata[i]);
+                                gone++;
+                        }
                 log_fields(m->initial_scan_done ? LOG_DEBUG : LOG_INFO, 0, NULL, NULL, NULL,
-                           "Scanned %s: %zu files in %zu folders, %" PRIu64 " new.", j->root, r->n_entries, r->n_dirs,
-                           m->stats.files_seen - before);
+                           "Scanned %s: %zu files in %zu folders, %" PRIu64 " new, %zu gone.", j->root, r->n_entries,
+                           r->n_dirs, m->stats.files_seen - before, gone);
         }
         if (!m->initial_scan_done) {
                 m->initial_scan_done = true;
@@ -427,12 +538,10 @@ void manager_request_scan(Manager *m) {
                 m->scan_again = true;
                 return;
         }
-        if (m->watcher)
-                (void) watcher_refresh(m->watcher);
-
         ScanJob *j = g_new0(ScanJob, 1);
         j->item.done = scan_done;
         j->root = g_strdup(m->config->raw_root);
+        j->started = now_monotonic();
         m->scan_running = true;
         if (m->n_scans > 0) {
                 m->stats.rescans++;
@@ -443,6 +552,18 @@ void manager_request_scan(Manager *m) {
 
 static int on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
+        /* Retry what could not be watched, then diff the tree. */
+        if (m->watcher) {
+                (void) watcher_refresh(m->watcher);
+                bool degraded = watcher_is_degraded(m->watcher);
+                if (degraded != m->degraded_watch) {
+                        if (!degraded)
+                                log_info("Every folder of %s is watched again.", m->config->raw_root);
+                        m->degraded_watch = degraded;
+                        m->n_degraded_logged = 0;
+                        bus_property_changed(m, "State");
+                }
+        }
         manager_request_scan(m);
         (void) sd_event_source_set_time_relative(s, (uint64_t) (m->config->rescan_interval_sec * USEC_PER_SEC));
         return 0;
@@ -712,6 +833,12 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
         (void) sd_event_source_set_description(m->deadline_timer, "engine-deadline");
 
+        m->settling = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        r = sd_event_add_time(m->event, &m->settle_timer, CLOCK_MONOTONIC, UINT64_MAX, 100 * 1000, on_settle, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create a timer: %m");
+        (void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
+
         r = sd_event_add_defer(m->event, &m->flush_source, on_flush, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot create a deferred source: %m");
@@ -909,6 +1036,9 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->deadline_timer);
         sd_event_source_disable_unref(m->rescan_timer);
         sd_event_source_disable_unref(m->flush_source);
+        sd_event_source_disable_unref(m->settle_timer);
+        if (m->settling)
+                g_hash_table_unref(m->settling);
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);

@@ -81,6 +81,8 @@ struct Manager {
         sd_event_source *deadline_timer;
         sd_event_source *rescan_timer;
         sd_event_source *flush_source;
+        sd_event_source *settle_timer;
+        GHashTable *settling; /* relative path → Settling*: found files not yet still */
 
         GHashTable *shots; /* id → ShotData*: live ones and those still publishing */
 
@@ -100,6 +102,7 @@ struct Manager {
 
         /* Status */
         bool degraded_watch;
+        unsigned n_degraded_logged;
         bool publish_blocked;
         char *status_text;
         ManagerStats stats;

@@ -183,7 +183,7 @@ JsonNode *manifest_to_json(const Manifest *m) {
                 guint n;
                 g_autofree const char **keys =
                         (const char **) g_hash_table_get_keys_as_array(m->metadata, &n);
-                qsort(keys, n, sizeof *keys, compare_str);
+                qsort_safe(keys, n, sizeof *keys, compare_str);
                 for (guint i = 0; i < n; i++) {
                         g_autofree char *key = g_utf8_validate(keys[i], -1, NULL) ? g_strdup(keys[i]) :
                                                                                      utf8_escape_invalid(keys[i]);

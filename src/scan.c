@@ -122,7 +122,7 @@ static void walk_dir(Walk *w, int fd, unsigned level) {
                 g_string_append_len(names, de->d_name, (gssize) strlen(de->d_name) + 1);
                 g_array_append_val(kids, c);
         }
-        qsort(kids->data, kids->len, sizeof(Child), child_compare_ino);
+        qsort_safe(kids->data, kids->len, sizeof(Child), child_compare_ino);
 
         size_t base = w->path->len;
         for (guint i = 0; i < kids->len; i++) {
@@ -199,7 +199,7 @@ int scan_tree(const char *root, unsigned max_depth, ScanResult **ret) {
         };
         walk_dir(&w, fd, 0);
 
-        qsort(entries->data, entries->len, sizeof(ScanEntry), entry_compare);
+        qsort_safe(entries->data, entries->len, sizeof(ScanEntry), entry_compare);
 
         r->n_entries = entries->len;
         r->n_dirs = w.n_dirs;

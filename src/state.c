@@ -136,7 +136,7 @@ static void build_shot(JsonBuilder *b, const StateShot *sh) {
         if (sh->metadata) {
                 g_autofree const char **keys = (const char **) g_hash_table_get_keys_as_array(sh->metadata, NULL);
                 guint n = g_strv_length((char **) keys);
-                qsort(keys, n, sizeof(char *), strptr_cmp);
+                qsort_safe(keys, n, sizeof(char *), strptr_cmp);
                 for (guint i = 0; i < n; i++) {
                         json_builder_set_member_name(b, keys[i]);
                         json_builder_add_string_value(b, g_hash_table_lookup(sh->metadata, keys[i]));

@@ -60,8 +60,11 @@ char *format_iso8601(nsec_t t, char buf[static ISO8601_MAX]) {
         char sign = off < 0 ? '-' : '+';
         if (off < 0)
                 off = -off;
-        snprintf(buf, ISO8601_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld%c%02ld:%02ld", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns / 1000, sign, off / 3600, (off % 3600) / 60);
+        /* Bounded fields keep the text within the buffer whatever the libc. */
+        snprintf(buf, ISO8601_MAX, "%04u-%02u-%02uT%02u:%02u:%02u.%06u%c%02u:%02u",
+                 (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u, (unsigned) tm.tm_mday % 100u,
+                 (unsigned) tm.tm_hour % 100u, (unsigned) tm.tm_min % 100u, (unsigned) tm.tm_sec % 100u,
+                 (unsigned) (ns / 1000) % 1000000u, sign, (unsigned) (off / 3600) % 100u, (unsigned) (off % 3600) / 60u);
         return buf;
 }
 

@@ -142,3 +142,9 @@ char *utf8_unescape(const char *s);
 /* Writes data to dir/name atomically and durably: a temporary file in dir,
  * fsync, rename over name, fsync of dir. */
 int write_file_atomic(const char *dir, const char *name, const void *data, size_t len, mode_t mode);
+
+/* qsort() that accepts an empty (possibly NULL) array. */
+static inline void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+        if (n > 1)
+                qsort(base, n, size, cmp);
+}

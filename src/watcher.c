@@ -277,7 +277,7 @@ static void walk_children(Watcher *w, int fd, GString *rel, int depth, bool craw
                         else if (!errno_is_vanished(errno))
                                 degrade(w, rel->str);
                 } else if (type == DT_REG && crawl && depth >= 0)
-                        w->fn(w, WATCH_FILE_READY, rel->str, w->userdata);
+                        w->fn(w, WATCH_FILE_FOUND, rel->str, w->userdata);
 
                 g_string_truncate(rel, base);
         }

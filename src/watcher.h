@@ -17,6 +17,7 @@ typedef struct Watcher Watcher;
 
 typedef enum WatchEventType {
         WATCH_FILE_READY, /* path: relative to the root, a regular file closed or renamed in */
+        WATCH_FILE_FOUND, /* path: a regular file found in a folder that appeared (it may still be written) */
         WATCH_FILE_GONE,  /* path: deleted or renamed away */
         WATCH_RESCAN,     /* path NULL: events were lost, diff the tree against what is known */
         WATCH_DEGRADED,   /* path: the folder that could not be watched (watch limit, EACCES...) */

@@ -204,6 +204,9 @@ TriggerKeyword=shot
     timeout = 30
     late_grace = 600
     extra_config = ""
+    # Camera folders that exist before the daemon starts, as on a real site
+    # (a folder created later is crawled and its fresh files settle first).
+    folders = ("Trig", "A", "B")
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="shotsync-test-")
@@ -211,6 +214,8 @@ TriggerKeyword=shot
         self.clean = os.path.join(self.tmp, "clean")
         self.state = os.path.join(self.tmp, "state")
         os.makedirs(self.raw)
+        for cam in self.folders:
+            os.makedirs(os.path.join(self.raw, cam, DATE))
         self.config_path = os.path.join(self.tmp, "shotsync.conf")
         self.write_config()
         self.daemon = None

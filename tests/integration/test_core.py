@@ -192,14 +192,14 @@ Files=*_near.tif;*_far.tif
         self.drop("Trig", "shot1.tif", 0.0, subdir="20251211-new")
         self.drop("A", "a.tif", 1.0, subdir="20251211-new")
         # A whole folder prepared elsewhere and moved in at once.
-        outside = os.path.join(self.tmp, "outside", "B")
+        outside = os.path.join(self.tmp, "outside", "20251211-moved")
         os.makedirs(os.path.join(outside, "sub"))
         p = os.path.join(outside, "sub", "b.tif")
         with open(p, "wb") as f:
             f.write(b"b")
         ns = int((T0 - 1) * 1e9)
         os.utime(p, ns=(ns, ns))
-        os.rename(outside, os.path.join(self.raw, "B"))
+        os.rename(outside, os.path.join(self.raw, "B", "20251211-moved"))
         self.wait(lambda: self.has_manifest(DATE + "-001"), what="shot from a renamed-in folder")
         self.check_manifest(DATE + "-001", "complete", ["Trig", "A", "B"])
 
@@ -325,8 +325,6 @@ Files=*_near.tif;*_far.tif
     def test_overflow_rescan(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to lower fs.inotify.max_queued_events")
-        for cam in ("Trig", "A", "B"):
-            os.makedirs(os.path.join(self.raw, cam, DATE))
         knob = "/proc/sys/fs/inotify/max_queued_events"
         with open(knob) as f:
             old = f.read().strip()

@@ -24,10 +24,12 @@ typedef struct Fixture {
         Watcher *w;
         GPtrArray *events; /* "READY path", "GONE path", "RESCAN", "DEGRADED path" */
         unsigned n_cookies;
+        unsigned n_found; /* files reported as found by a crawl */
 } Fixture;
 
 static const char *const type_names[] = {
         [WATCH_FILE_READY] = "READY",
+        [WATCH_FILE_FOUND] = "READY", /* counted apart in n_found */
         [WATCH_FILE_GONE] = "GONE",
         [WATCH_RESCAN] = "RESCAN",
         [WATCH_DEGRADED] = "DEGRADED",
@@ -38,6 +40,8 @@ static void on_watch(Watcher *w, WatchEventType type, const char *path, void *us
 
         g_assert_true(w == f->w || !f->w);
         g_assert_true((type == WATCH_RESCAN) == (path == NULL));
+        if (type == WATCH_FILE_FOUND)
+                f->n_found++;
         g_ptr_array_add(f->events,
                         path ? g_strdup_printf("%s %s", type_names[type], path) : g_strdup(type_names[type]));
 }
@@ -365,6 +369,8 @@ static void test_tree_moved_in(Fixture *f, const void *data) {
                                   "READY CamA/20251215/y1.tiff",
                                   NULL,
                           });
+        /* Found by the crawl, not by an event: the consumer may let them settle. */
+        g_assert_cmpuint(f->n_found, >=, 5);
 
         /* Watched from then on. */
         write_file(f, "CamX/20251214/deeper/x7.tiff");

@@ -1,0 +1,856 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* One thread per camera: connects through libgphoto2, keeps the camera open
+ * and parked, fires it when the barrier opens, waits for the new image to
+ * its own deadline, downloads it, and hands the result back to the event
+ * loop. Reconnects after any failure with a backoff.
+ *
+ * Facts about libgphoto2 2.5.30 this relies on (found against the
+ * emulator, tests/fakecam):
+ * - gp_camera_capture() waits for the camera's events without any timeout;
+ *   gp_camera_trigger_capture() reports the camera's answer and returns, and
+ *   gp_camera_wait_for_event() returns a timeout cleanly, so the wait for
+ *   the image is ours to bound.
+ * - A PTP/IP read waits at most 2.5 s whatever gp_port_set_timeout() says;
+ *   after a timeout or an I/O error late answers and events are matched to
+ *   the wrong request: the camera is re-opened after any such failure.
+ * - On USB a wait_for_event() timeout of 0 means "forever" (libusb): never
+ *   pass 0. */
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "camera-internal.h"
+#include "log.h"
+
+pthread_mutex_t gphoto_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define CHECK_INTERVAL_USEC (2 * USEC_PER_SEC)   /* idle: drain events, notice a dead link */
+#define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
+#define BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
+#define FILES_QUIET_USEC (300 * 1000)            /* more files of one capture (RAW+JPEG) */
+#define WAIT_SLICE_MSEC 100
+
+/* ---- small helpers ---- */
+
+static int64_t now_mono_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static struct timespec mono_timespec(usec_t at) {
+        return (struct timespec) { .tv_sec = (time_t) (at / USEC_PER_SEC),
+                                   .tv_nsec = (long) (at % USEC_PER_SEC) * 1000 };
+}
+
+void camera_manager_notify(CameraManager *cm) {
+        (void) eventfd_write(cm->efd, 1);
+}
+
+char *camera_safe_name(const char *s, size_t max) {
+        if (!s)
+                return NULL;
+        GString *out = g_string_new(NULL);
+        for (const char *p = s; *p && out->len < max; p++) {
+                char ch = *p;
+                bool ok = g_ascii_isalnum(ch) || strchr("._+,:-", ch);
+                if (out->len == 0 && ok && !g_ascii_isalnum(ch) && ch != '_')
+                        ok = false; /* no hidden, option-like or odd first character */
+                g_string_append_c(out, ok ? ch : '_');
+        }
+        /* Nothing but replacement characters says nothing. */
+        if (strspn(out->str, "_") == out->len) {
+                g_string_free(out, true);
+                return NULL;
+        }
+        return g_string_free(out, false);
+}
+
+void fire_result_clear(FireResult *r) {
+        g_free(r->camera);
+        g_free(r->port);
+        g_free(r->status);
+        g_free(r->message);
+        *r = (FireResult) {};
+}
+
+static void on_context_error(GPContext *context, const char *text, void *userdata) {
+        CameraWorker *w = userdata;
+        g_strlcpy(w->last_error, text ?: "", sizeof w->last_error);
+        for (char *p = w->last_error; *p; p++)
+                if (*p == '\n' || *p == '\r' || *p == '\t')
+                        *p = ' ';
+        g_strstrip(w->last_error);
+}
+
+static GPContextFeedback on_context_cancel(GPContext *context, void *userdata) {
+        CameraWorker *w = userdata;
+        return atomic_load_explicit(&w->quit, memory_order_relaxed) ? GP_CONTEXT_FEEDBACK_CANCEL
+                                                                    : GP_CONTEXT_FEEDBACK_OK;
+}
+
+/* "I/O problem (No camera found at …)": libgphoto2's code and, when it told
+ * the context more, that too. */
+static char *gp_error_text(CameraWorker *w, int r) {
+        const char *what = gp_result_as_string(r);
+        if (!isempty(w->last_error) && !strstr(what, w->last_error))
+                return g_strdup_printf("%s (%s)", w->last_error, what);
+        return g_strdup(what);
+}
+
+static void set_state(CameraWorker *w, const char *state) {
+        pthread_mutex_lock(&w->lock);
+        bool changed = !streq_ptr(w->state, state);
+        if (changed) {
+                g_free(w->state);
+                w->state = g_strdup(state);
+        }
+        const char *id = w->id ?: w->port;
+        g_autofree char *name = g_strdup(id);
+        pthread_mutex_unlock(&w->lock);
+
+        if (!changed)
+                return;
+        if (g_str_has_prefix(state, "error"))
+                log_fields(LOG_WARNING, 0, NULL, name, NULL, "Camera %s (%s): %s.", name, w->port, state);
+        else
+                log_fields(LOG_DEBUG, 0, NULL, name, NULL, "Camera %s (%s) is %s.", name, w->port, state);
+}
+
+static bool should_stop(CameraWorker *w) {
+        return atomic_load_explicit(&w->quit, memory_order_relaxed);
+}
+
+/* ---- PTP/IP sockets: the watchdog's handle on a stuck camera ---- */
+
+/* "ptpip:ADDR[:PORT[:EVENTPORT]]", as libgphoto2's ptp2 parses it. */
+static bool parse_ptpip(const char *port, struct in_addr *addr, uint16_t *cmd, uint16_t *evt) {
+        g_auto(GStrv) parts = g_strsplit(port + strlen("ptpip:"), ":", 4);
+        unsigned long p1 = 15740, p2;
+        if (!parts[0] || inet_pton(AF_INET, parts[0], addr) != 1)
+                return false;
+        if (parts[1] && (sscanf(parts[1], "%lu", &p1) != 1 || p1 > 65535))
+                return false;
+        p2 = p1;
+        if (parts[1] && parts[2] && (sscanf(parts[2], "%lu", &p2) != 1 || p2 > 65535))
+                return false;
+        *cmd = (uint16_t) p1;
+        *evt = (uint16_t) p2;
+        return true;
+}
+
+/* libgphoto2 does not show its sockets; they are the process's TCP sockets
+ * connected to the camera's address, found right after gp_camera_init()
+ * (under gphoto_lock, so no other camera is connecting meanwhile). */
+static int record_sockets(CameraWorker *w) {
+        struct in_addr addr;
+        uint16_t cmd, evt;
+
+        if (!port_is_ptpip(w->port) || !parse_ptpip(w->port, &addr, &cmd, &evt))
+                return 0;
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return 0;
+        size_t n = 0;
+        bool too_high = false;
+        struct dirent *de;
+        pthread_mutex_lock(&w->lock);
+        while ((de = readdir(d)) && n < ELEMENTSOF(w->socks)) {
+                char *end;
+                long fd = strtol(de->d_name, &end, 10);
+                if (*end || fd < 0 || fd == dirfd(d))
+                        continue;
+                struct stat st;
+                struct sockaddr_in peer;
+                socklen_t len = sizeof peer;
+                if (fstat((int) fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+                        continue;
+                if (getpeername((int) fd, (struct sockaddr *) &peer, &len) < 0 || peer.sin_family != AF_INET ||
+                    peer.sin_addr.s_addr != addr.s_addr ||
+                    (ntohs(peer.sin_port) != cmd && ntohs(peer.sin_port) != evt))
+                        continue;
+                w->socks[n++] = (CameraSocket) { .fd = (int) fd, .ino = st.st_ino };
+                if (fd >= FD_SETSIZE)
+                        too_high = true;
+        }
+        w->n_socks = n;
+        pthread_mutex_unlock(&w->lock);
+        closedir(d);
+        /* libgphoto2 waits on its sockets with select(): beyond FD_SETSIZE
+         * that writes out of bounds. */
+        return too_high ? -EMFILE : 0;
+}
+
+void camera_worker_abort_io(CameraWorker *w) {
+        /* Under w->lock: the worker forgets the sockets under that lock
+         * before libgphoto2 may close them, so these are still the camera's. */
+        for (size_t i = 0; i < w->n_socks; i++) {
+                struct stat st;
+                if (fstat(w->socks[i].fd, &st) == 0 && st.st_ino == w->socks[i].ino)
+                        (void) shutdown(w->socks[i].fd, SHUT_RDWR);
+        }
+}
+
+/* ---- connecting ---- */
+
+static int lookup_usb_abilities(CameraWorker *w, CameraAbilities *ret) {
+        CameraManager *cm = w->cm;
+        CameraList *list = NULL;
+        GPPortInfoList *il = NULL;
+        int r;
+
+        /* A fresh port list: the camera may have been plugged in since. */
+        r = gp_port_info_list_new(&il);
+        if (r >= 0)
+                r = gp_port_info_list_load(il);
+        if (r < 0) {
+                if (il)
+                        gp_port_info_list_free(il);
+                return r;
+        }
+        gp_port_info_list_free(cm->portinfo);
+        cm->portinfo = il;
+
+        r = gp_list_new(&list);
+        if (r < 0)
+                return r;
+        r = gp_abilities_list_detect(cm->abilities, cm->portinfo, list, w->context);
+        int found = GP_ERROR_MODEL_NOT_FOUND;
+        for (int i = 0; r >= 0 && i < gp_list_count(list); i++) {
+                const char *model = NULL, *path = NULL;
+                if (gp_list_get_name(list, i, &model) < 0 || gp_list_get_value(list, i, &path) < 0)
+                        continue;
+                if (!streq(path, w->port))
+                        continue;
+                int m = gp_abilities_list_lookup_model(cm->abilities, model);
+                if (m >= 0)
+                        found = gp_abilities_list_get_abilities(cm->abilities, m, ret);
+                break;
+        }
+        gp_list_free(list);
+        if (r < 0)
+                return r;
+        if (found == GP_ERROR_MODEL_NOT_FOUND)
+                g_snprintf(w->last_error, sizeof w->last_error, "no camera found at %s", w->port);
+        return found;
+}
+
+/* Under gphoto_lock. */
+static int open_camera(CameraWorker *w, Camera **ret) {
+        CameraAbilities a = w->abilities;
+        Camera *camera = NULL;
+        GPPortInfo info;
+        int r;
+
+        if (a.model[0] == 0) {
+                r = lookup_usb_abilities(w, &a);
+                if (r < 0)
+                        return r;
+        }
+        r = gp_camera_new(&camera);
+        if (r < 0)
+                return r;
+        r = gp_camera_set_abilities(camera, a);
+        if (r >= 0) {
+                r = gp_port_info_list_lookup_path(w->cm->portinfo, w->port);
+                if (r >= 0)
+                        r = gp_port_info_list_get_info(w->cm->portinfo, r, &info);
+                if (r >= 0)
+                        r = gp_camera_set_port_info(camera, info);
+        }
+        if (r >= 0)
+                r = gp_camera_init(camera, w->context);
+        if (r < 0) {
+                gp_camera_free(camera);
+                return r;
+        }
+        *ret = camera;
+        return 0;
+}
+
+static void close_camera(CameraWorker *w) {
+        if (!w->camera)
+                return;
+        /* From here on the sockets may be closed and their numbers reused. */
+        pthread_mutex_lock(&w->lock);
+        w->n_socks = 0;
+        w->open = false;
+        pthread_mutex_unlock(&w->lock);
+
+        pthread_mutex_lock(&gphoto_lock);
+        (void) gp_camera_exit(w->camera, w->context);
+        gp_camera_free(w->camera);
+        pthread_mutex_unlock(&gphoto_lock);
+        w->camera = NULL;
+}
+
+/* A text widget of the camera's configuration ("serialnumber", …). */
+static char *config_text(CameraWorker *w, const char *name) {
+        CameraWidget *widget = NULL;
+        CameraWidgetType type;
+        const char *value = NULL;
+        char *ret = NULL;
+
+        if (gp_camera_get_single_config(w->camera, name, &widget, w->context) < 0)
+                return NULL;
+        if (gp_widget_get_type(widget, &type) >= 0 && type == GP_WIDGET_TEXT &&
+            gp_widget_get_value(widget, &value) >= 0 && !isempty(value))
+                ret = g_strstrip(g_strdup(value));
+        gp_widget_free(widget);
+        if (ret && !*ret)
+                g_clear_pointer(&ret, g_free);
+        return ret;
+}
+
+/* "  Serial Number: 1234\n" from the summary, in libgphoto2's untranslated
+ * wording (the daemon does not call setlocale()). */
+static char *summary_field(const char *summary, const char *key) {
+        g_auto(GStrv) lines = g_strsplit(summary, "\n", -1);
+        for (char **l = lines; *l; l++) {
+                const char *s = *l + strspn(*l, " \t");
+                if (g_str_has_prefix(s, key) && s[strlen(key)] == ':') {
+                        char *v = g_strstrip(g_strdup(s + strlen(key) + 1));
+                        if (*v)
+                                return v;
+                        g_free(v);
+                }
+        }
+        return NULL;
+}
+
+static void read_identity(CameraWorker *w, char **ret_id, char **ret_model) {
+        g_autofree char *serial = config_text(w, "serialnumber");
+        g_autofree char *model = config_text(w, "cameramodel");
+
+        if (!serial || !model) {
+                CameraText text;
+                if (gp_camera_get_summary(w->camera, &text, w->context) >= 0) {
+                        text.text[sizeof text.text - 1] = 0;
+                        if (!serial)
+                                serial = summary_field(text.text, "Serial Number");
+                        if (!model)
+                                model = summary_field(text.text, "Model");
+                }
+        }
+        /* The id names a folder under DownloadRoot: keep it tame. */
+        *ret_id = camera_safe_name(serial, 64) ?: g_strdup(w->port);
+        *ret_model = model ? utf8_escape_invalid(model) : g_strdup(w->abilities.model[0] ? w->abilities.model : "");
+}
+
+/* [Trigger] SetClock=: the "datetime" widget, as the script this replaces
+ * did; a camera without it is fine. */
+static void set_clock(CameraWorker *w, const char *id) {
+        CameraWidget *widget = NULL;
+        CameraWidgetType type;
+        int r;
+
+        w->last_error[0] = 0;
+        r = gp_camera_get_single_config(w->camera, "datetime", &widget, w->context);
+        if (r < 0) {
+                log_fields(LOG_DEBUG, 0, NULL, id, NULL, "Camera %s has no settable clock: %s.", id,
+                           gp_result_as_string(r));
+                return;
+        }
+        r = gp_widget_get_type(widget, &type);
+        if (r >= 0 && type == GP_WIDGET_DATE) {
+                int now = (int) time(NULL);
+                r = gp_widget_set_value(widget, &now);
+                if (r >= 0)
+                        r = gp_camera_set_single_config(w->camera, "datetime", widget, w->context);
+                if (r >= 0)
+                        log_fields(LOG_INFO, 0, NULL, id, NULL, "Set the clock of camera %s.", id);
+                else {
+                        g_autofree char *e = gp_error_text(w, r);
+                        log_fields(LOG_NOTICE, 0, NULL, id, NULL, "Cannot set the clock of camera %s: %s.", id, e);
+                }
+        } else
+                log_fields(LOG_DEBUG, 0, NULL, id, NULL, "Camera %s: its datetime setting is not a date; clock left alone.",
+                           id);
+        gp_widget_free(widget);
+}
+
+/* Events pending on an open camera (late CaptureComplete, the user's own
+ * shots, property changes) are read and dropped: the next capture must see
+ * only its own. An error means the link is gone. */
+static int drain_events(CameraWorker *w, unsigned max) {
+        for (unsigned i = 0; i < max; i++) {
+                CameraEventType type = GP_EVENT_TIMEOUT;
+                void *data = NULL;
+                int r = gp_camera_wait_for_event(w->camera, 10, &type, &data, w->context);
+                free(data);
+                if (r < 0)
+                        return r;
+                if (type == GP_EVENT_TIMEOUT)
+                        return 0;
+        }
+        return 0;
+}
+
+static int worker_connect(CameraWorker *w, char **ret_error) {
+        Camera *camera = NULL;
+        int r;
+
+        w->last_error[0] = 0;
+        pthread_mutex_lock(&gphoto_lock);
+        if (should_stop(w))
+                r = GP_ERROR_CANCEL;
+        else
+                r = open_camera(w, &camera);
+        pthread_mutex_unlock(&gphoto_lock);
+        if (r < 0) {
+                *ret_error = gp_error_text(w, r);
+                return r;
+        }
+        w->camera = camera;
+
+        pthread_mutex_lock(&gphoto_lock);
+        int k = record_sockets(w);
+        pthread_mutex_unlock(&gphoto_lock);
+        if (k < 0) {
+                *ret_error = g_strdup("too many open files for libgphoto2 (socket beyond FD_SETSIZE)");
+                return GP_ERROR_OS_FAILURE;
+        }
+
+        g_autofree char *id = NULL, *model = NULL;
+        read_identity(w, &id, &model);
+
+        pthread_mutex_lock(&w->lock);
+        bool clock = w->set_clock;
+        bool changed = !streq_ptr(w->id, id);
+        g_free(w->id);
+        w->id = g_strdup(id);
+        g_free(w->model);
+        w->model = g_strdup(model);
+        pthread_mutex_unlock(&w->lock);
+        if (changed)
+                log_fields(LOG_INFO, 0, NULL, id, NULL, "Camera %s (%s) at %s.", id, model, w->port);
+
+        if (clock)
+                set_clock(w, id);
+        r = drain_events(w, 100);
+        if (r < 0) {
+                *ret_error = gp_error_text(w, r);
+                return r;
+        }
+        return 0;
+}
+
+/* ---- waiting ---- */
+
+typedef enum Wake {
+        WAKE_STOP,
+        WAKE_KICK,
+        WAKE_TIMEOUT,
+        WAKE_FIRE,
+} Wake;
+
+/* Waits until `until` (CLOCK_MONOTONIC µs); parked == true makes the
+ * worker available to Fire meanwhile. */
+static Wake worker_wait(CameraWorker *w, usec_t until, bool parked) {
+        struct timespec ts = mono_timespec(until);
+        Wake wake;
+
+        pthread_mutex_lock(&w->lock);
+        if (parked && w->phase == PHASE_IDLE)
+                w->phase = PHASE_PARKED;
+        for (;;) {
+                if (w->stop) {
+                        wake = WAKE_STOP;
+                        break;
+                }
+                if (w->phase == PHASE_ARMED) {
+                        wake = WAKE_FIRE;
+                        break;
+                }
+                if (w->kick) {
+                        w->kick = false;
+                        if (!parked) {
+                                wake = WAKE_KICK;
+                                break;
+                        }
+                }
+                if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT) {
+                        wake = w->phase == PHASE_ARMED ? WAKE_FIRE : WAKE_TIMEOUT;
+                        if (wake == WAKE_TIMEOUT && w->stop)
+                                wake = WAKE_STOP;
+                        break;
+                }
+        }
+        if (wake != WAKE_FIRE)
+                w->phase = PHASE_IDLE;
+        pthread_mutex_unlock(&w->lock);
+        return wake;
+}
+
+void camera_worker_wake(CameraWorker *w) {
+        pthread_cond_signal(&w->cond);
+}
+
+/* ---- the barrier ---- */
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val) {
+        return syscall(SYS_futex, (uint32_t *) addr, op, val, NULL, NULL, 0);
+}
+
+static bool barrier_open(CameraManager *cm, uint32_t seq, uint32_t *ret_go) {
+        uint32_t go = atomic_load_explicit(&cm->go, memory_order_acquire);
+        *ret_go = go;
+        return (int32_t) (go - seq) >= 0;
+}
+
+/* Nothing but a load and a futex wait between the release and the capture
+ * command. The optional spin (µs) keeps the thread on its CPU for the last
+ * moments; see bench/bench-fire.py for what it buys. */
+static void barrier_wait(CameraManager *cm, uint32_t seq) {
+        uint32_t go;
+
+        if (cm->spin_ns > 0) {
+                int64_t end = now_mono_ns() + cm->spin_ns;
+                while (!barrier_open(cm, seq, &go)) {
+                        if (now_mono_ns() > end)
+                                break;
+                        __builtin_ia32_pause();
+                }
+        }
+        while (!barrier_open(cm, seq, &go))
+                (void) futex(&cm->go, FUTEX_WAIT_PRIVATE, go);
+}
+
+void camera_barrier_release(CameraManager *cm, uint32_t seq) {
+        atomic_store_explicit(&cm->released_ns, now_mono_ns(), memory_order_relaxed);
+        atomic_store_explicit(&cm->go, seq, memory_order_release);
+        (void) futex(&cm->go, FUTEX_WAKE_PRIVATE, INT_MAX);
+}
+
+/* ---- firing ---- */
+
+/* Writes the image to root/<id>/<name> through a hidden temporary name,
+ * with the fire instant as its mtime, never replacing an existing file. */
+static int download_one(CameraWorker *w, const char *root, const char *id, const CameraFilePath *p, nsec_t t,
+                        char **ret_path, char **ret_error) {
+        g_autofree char *dir = g_build_filename(root, id, NULL);
+        g_autofree char *name = camera_safe_name(p->name, 128);
+        _cleanup_close_ int dfd = -1, fd = -1;
+        CameraFile *file = NULL;
+        int r;
+
+        if (!name)
+                name = g_strdup("image");
+        if (g_mkdir_with_parents(dir, 0755) < 0 ||
+            (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+                r = negative_errno();
+                *ret_error = g_strdup_printf("cannot create %s: %s", dir, g_strerror(-r));
+                return r;
+        }
+        g_autofree char *tmp = g_strdup_printf(".%s.%08x.part", name, g_random_int());
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) {
+                r = negative_errno();
+                *ret_error = g_strdup_printf("cannot write in %s: %s", dir, g_strerror(-r));
+                return r;
+        }
+        int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 3); /* gp_file_free() closes its own */
+        if (fd2 < 0 || gp_file_new_from_fd(&file, fd2) < 0) {
+                r = fd2 < 0 ? negative_errno() : -ENOMEM;
+                if (fd2 >= 0)
+                        close(fd2);
+                (void) unlinkat(dfd, tmp, 0);
+                *ret_error = g_strdup_printf("cannot write in %s: %s", dir, g_strerror(-r));
+                return r;
+        }
+        w->last_error[0] = 0;
+        r = gp_camera_file_get(w->camera, p->folder, p->name, GP_FILE_TYPE_NORMAL, file, w->context);
+        gp_file_free(file);
+        if (r < 0) {
+                (void) unlinkat(dfd, tmp, 0);
+                g_autofree char *e = gp_error_text(w, r);
+                *ret_error = g_strdup_printf("download of %s/%s failed: %s", p->folder, p->name, e);
+                return -EIO;
+        }
+
+        struct timespec ts[2] = { { .tv_sec = t / NSEC_PER_SEC, .tv_nsec = t % NSEC_PER_SEC } };
+        ts[1] = ts[0];
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_size == 0 || futimens(fd, ts) < 0 || fsync(fd) < 0) {
+                r = st.st_size == 0 ? -ENODATA : negative_errno();
+                (void) unlinkat(dfd, tmp, 0);
+                *ret_error = g_strdup_printf("cannot store %s/%s: %s", p->folder, p->name, g_strerror(-r));
+                return r;
+        }
+
+        /* A camera's counter restarts (new card, reset): never overwrite an
+         * earlier shot's raw file; "IMG_0001-2.JPG" instead. */
+        const char *dot = strrchr(name, '.');
+        g_autofree char *stem = g_strndup(name, dot && dot != name ? (gsize) (dot - name) : strlen(name));
+        const char *ext = dot && dot != name ? dot : "";
+        g_autofree char *final = g_strdup(name);
+        for (unsigned i = 2;; i++) {
+                r = renameat2(dfd, tmp, dfd, final, RENAME_NOREPLACE);
+                if (r < 0 && errno == EINVAL) { /* no RENAME_NOREPLACE here */
+                        r = linkat(dfd, tmp, dfd, final, 0);
+                        if (r == 0)
+                                (void) unlinkat(dfd, tmp, 0);
+                }
+                if (r == 0 || errno != EEXIST || i > 9999)
+                        break;
+                g_free(final);
+                final = g_strdup_printf("%s-%u%s", stem, i, ext);
+        }
+        if (r < 0) {
+                r = negative_errno();
+                (void) unlinkat(dfd, tmp, 0);
+                *ret_error = g_strdup_printf("cannot store %s in %s: %s", name, dir, g_strerror(-r));
+                return r;
+        }
+        (void) fsync(dfd);
+        *ret_path = g_build_filename(dir, final, NULL);
+        return 0;
+}
+
+/* Parks the worker again in the same breath when the camera stays open, so
+ * that a Fire right after this one's answer finds it ready. */
+static void post_result(CameraWorker *w, uint32_t seq, bool ok, char *message, uint64_t latency, bool park) {
+        pthread_mutex_lock(&w->lock);
+        w->phase = park ? PHASE_PARKED : PHASE_IDLE;
+        fire_result_clear(&w->result);
+        w->result = (FireResult) {
+                .camera = g_strdup(w->id ?: w->port),
+                .port = g_strdup(w->port),
+                .status = g_strdup(ok ? "ok" : "error"),
+                .message = message,
+                .latency_usec = latency,
+        };
+        w->result_seq = seq;
+        w->overdue = false;
+        pthread_mutex_unlock(&w->lock);
+        camera_manager_notify(w->cm);
+}
+
+/* Returns true when the camera must be re-opened. */
+static bool worker_fire(CameraWorker *w) {
+        CameraManager *cm = w->cm;
+
+        pthread_mutex_lock(&w->lock);
+        uint32_t seq = w->fire_seq;
+        usec_t timeout = w->fire_timeout;
+        g_autofree char *root = g_strdup(w->download_root);
+        g_autofree char *id = g_strdup(w->id ?: w->port);
+        pthread_mutex_unlock(&w->lock);
+
+        atomic_store_explicit(&w->at_barrier, seq, memory_order_release);
+        barrier_wait(cm, seq);
+        if (atomic_load_explicit(&cm->cancelled, memory_order_acquire) == seq) {
+                pthread_mutex_lock(&w->lock);
+                w->phase = PHASE_IDLE;
+                pthread_mutex_unlock(&w->lock);
+                return false;
+        }
+
+        /* The critical path: the capture command, nothing else. */
+        int64_t released = atomic_load_explicit(&cm->released_ns, memory_order_relaxed);
+        w->last_error[0] = 0;
+        int r = gp_camera_trigger_capture(w->camera, w->context);
+        int64_t triggered = now_mono_ns();
+        uint64_t latency = triggered > released ? (uint64_t) (triggered - released) / 1000 : 0;
+
+        nsec_t t = atomic_load_explicit(&cm->fire_time, memory_order_relaxed);
+        usec_t deadline = (usec_t) (released / 1000) + timeout;
+        bool reopen = false;
+        char *message = NULL;
+        bool ok = false;
+
+        if (r < 0) {
+                g_autofree char *e = gp_error_text(w, r);
+                message = g_strdup_printf("capture failed: %s", e);
+                /* A refusal is an answer; anything else may leave late
+                 * replies on the link. */
+                reopen = r != GP_ERROR_CAMERA_BUSY && r != GP_ERROR_NOT_SUPPORTED;
+                goto done;
+        }
+
+        /* Wait for the new image(s), to our own deadline. */
+        GPtrArray *files = g_ptr_array_new_with_free_func(free);
+        bool complete = false;
+        usec_t quiet_until = 0;
+        for (;;) {
+                usec_t now = now_monotonic();
+                if (should_stop(w)) {
+                        r = GP_ERROR_CANCEL;
+                        break;
+                }
+                if (now >= deadline)
+                        break;
+                if (files->len > 0 && (complete || now >= quiet_until))
+                        break;
+                usec_t until = files->len > 0 ? MIN(deadline, quiet_until) : deadline;
+                int ms = (int) MIN((until - now + 999) / 1000, (usec_t) WAIT_SLICE_MSEC);
+                CameraEventType type = GP_EVENT_TIMEOUT;
+                void *data = NULL;
+                r = gp_camera_wait_for_event(w->camera, MAX(ms, 1), &type, &data, w->context);
+                if (r < 0) {
+                        free(data);
+                        break;
+                }
+                if (type == GP_EVENT_FILE_ADDED && data) {
+                        g_ptr_array_add(files, data);
+                        quiet_until = now_monotonic() + FILES_QUIET_USEC;
+                        continue;
+                }
+                if (type == GP_EVENT_CAPTURE_COMPLETE)
+                        complete = true;
+                free(data);
+        }
+
+        if (files->len == 0) {
+                if (r == GP_ERROR_CANCEL)
+                        message = g_strdup("stopped");
+                else if (r < 0) {
+                        g_autofree char *e = gp_error_text(w, r);
+                        message = g_strdup_printf("waiting for the image failed: %s", e);
+                } else
+                        message = g_strdup_printf("timeout: no image within %.3g s", (double) timeout / USEC_PER_SEC);
+                reopen = true;
+                g_ptr_array_free(files, true);
+                goto done;
+        }
+        if (r < 0)
+                reopen = true; /* got the image, but the link is unwell */
+
+        GString *msg = g_string_new(NULL);
+        ok = true;
+        for (guint i = 0; i < files->len; i++) {
+                const CameraFilePath *p = files->pdata[i];
+                g_autofree char *path = NULL, *error = NULL;
+                if (msg->len)
+                        g_string_append(msg, "; ");
+                if (!root) {
+                        g_string_append_printf(msg, "%s/%s on the camera", p->folder, p->name);
+                        continue;
+                }
+                if (download_one(w, root, id, p, t, &path, &error) < 0) {
+                        ok = false;
+                        reopen = true;
+                        g_string_append(msg, error);
+                        log_fields(LOG_WARNING, 0, NULL, id, NULL, "Camera %s: %s.", id, error);
+                        continue;
+                }
+                g_string_append(msg, path);
+                w->last_error[0] = 0;
+                r = gp_camera_file_delete(w->camera, p->folder, p->name, w->context);
+                if (r < 0) {
+                        g_autofree char *e = gp_error_text(w, r);
+                        log_fields(LOG_DEBUG, 0, NULL, id, NULL, "Camera %s: %s/%s left on the camera: %s.", id,
+                                   p->folder, p->name, e);
+                }
+        }
+        message = g_string_free(msg, false);
+        g_ptr_array_free(files, true);
+
+done:
+        /* What came after the image (CaptureComplete) must not be taken for
+         * the next capture's. */
+        if (!reopen && drain_events(w, 10) < 0)
+                reopen = true;
+        post_result(w, seq, ok, message, latency, !reopen);
+        return reopen;
+}
+
+/* ---- the thread ---- */
+
+static void *worker_main(void *p) {
+        CameraWorker *w = p;
+        usec_t backoff = 0;
+
+        /* select(1 µs) in libgphoto2's event poll before every request must
+         * not sleep the default 50 µs of timer slack on the critical path. */
+        (void) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+
+        w->context = gp_context_new();
+        gp_context_set_error_func(w->context, on_context_error, w);
+        gp_context_set_cancel_func(w->context, on_context_cancel, w);
+
+        while (!should_stop(w)) {
+                if (!w->camera) {
+                        g_autofree char *error = NULL;
+                        set_state(w, "connecting");
+                        if (worker_connect(w, &error) < 0) {
+                                close_camera(w);
+                                if (should_stop(w))
+                                        break;
+                                g_autofree char *state = g_strdup_printf("error: %s", error);
+                                set_state(w, state);
+                                backoff = backoff ? MIN(backoff * 2, BACKOFF_MAX_USEC) : BACKOFF_MIN_USEC;
+                                if (worker_wait(w, now_monotonic() + backoff, false) == WAKE_STOP)
+                                        break;
+                                continue;
+                        }
+                        backoff = 0;
+                        pthread_mutex_lock(&w->lock);
+                        w->open = true;
+                        pthread_mutex_unlock(&w->lock);
+                        set_state(w, "ready");
+                }
+
+                switch (worker_wait(w, now_monotonic() + CHECK_INTERVAL_USEC, true)) {
+                case WAKE_STOP:
+                        goto out;
+                case WAKE_FIRE:
+                        if (worker_fire(w))
+                                close_camera(w);
+                        break;
+                case WAKE_TIMEOUT:
+                case WAKE_KICK:
+                        w->last_error[0] = 0;
+                        int r = drain_events(w, 100);
+                        if (r < 0) {
+                                g_autofree char *e = gp_error_text(w, r);
+                                g_autofree char *state = g_strdup_printf("error: link lost: %s", e);
+                                set_state(w, state);
+                                close_camera(w);
+                        }
+                        break;
+                }
+        }
+out:
+        close_camera(w);
+        gp_context_unref(w->context);
+        w->context = NULL;
+
+        pthread_mutex_lock(&w->lock);
+        w->exited = true;
+        pthread_mutex_unlock(&w->lock);
+        camera_manager_notify(w->cm);
+        return NULL;
+}
+
+int camera_worker_start(CameraWorker *w) {
+        sigset_t all, old;
+        char name[16];
+
+        /* Signals belong to the event loop thread. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        int r = -pthread_create(&w->thread, NULL, worker_main, w);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r < 0)
+                return r;
+        w->started = true;
+        g_snprintf(name, sizeof name, "camera-%u", w->number);
+        (void) pthread_setname_np(w->thread, name);
+        return 0;
+}
