@@ -78,7 +78,10 @@ static void cam_worker_request_stop(CameraWorker *w) {
         pthread_mutex_lock(&w->lock);
         w->stop = true;
         atomic_store(&w->quit, true);
-        camera_worker_abort_io(w);
+        /* A parked camera closes its session cleanly; one inside libgphoto2
+         * (capturing, checking) may be stuck: cut its link. */
+        if (w->phase != PHASE_PARKED)
+                camera_worker_abort_io(w);
         camera_worker_wake(w);
         pthread_mutex_unlock(&w->lock);
 }

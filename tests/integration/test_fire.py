@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Fire through real libgphoto2 against emulated PTP/IP cameras
+(tests/fakecam): every camera fired at once, images downloaded into the raw
+tree with the fire instant as mtime, the shot closing complete with them;
+each fault of one camera gives an error for it alone within
+CaptureTimeoutSec + 1 s while the daemon stays responsive (SPEC §4, §5)."""
+
+import os
+import random
+import select
+import signal
+import subprocess
+import time
+
+from gi.repository import Gio, GLib
+
+from shotsynctest import (BUILD_DIR, BUS_IFACE, BUS_NAME, BUS_PATH, DEFAULT_TIMEOUT, ShotsyncTestCase, main,
+                          wait_until)
+
+FAKECAM = os.path.join(BUILD_DIR, "tests", "fakecam", "shotsync-fakecam")
+ERROR = "org.shotsync.Shotsync1.Error."
+
+
+def pick_network():
+    """A random 127.A.B.0/24: parallel runs (and other tests' emulators on
+    127.0.0.x) do not collide; every 127/8 address works without setup."""
+    return "127.%d.%d" % (random.randint(20, 219), random.randint(1, 250))
+
+
+class Emulator:
+    """One shotsync-fakecam process: one camera on one address."""
+
+    def __init__(self, tmp, address, serial, log, *args):
+        self.address = address
+        self.serial = serial
+        self.port = "ptpip:" + address
+        self.control = os.path.join(tmp, "cam-%s.sock" % serial)
+        self.log = log
+        self.args = list(args)
+        self.stderr_path = os.path.join(tmp, "cam-%s.stderr" % serial)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(
+                [FAKECAM, "--address", self.address, "--serial", self.serial, "--log", self.log,
+                 "--control", self.control] + self.args,
+                stdout=subprocess.PIPE, stderr=err)
+        end = time.monotonic() + DEFAULT_TIMEOUT
+        line = b""
+        while not line.endswith(b"\n"):
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                break
+            chunk = os.read(self.proc.stdout.fileno(), 256)
+            if not chunk:
+                break
+            line += chunk
+        if line.decode().strip() != "ready %s:15740" % self.address:
+            self.stop()
+            with open(self.stderr_path, "rb") as f:
+                raise RuntimeError("emulator %s did not get ready: %r %s" % (self.serial, line, f.read()))
+
+    def command(self, cmd):
+        p = subprocess.run([FAKECAM, "--control", self.control, "--command", cmd], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        out = p.stdout.decode().strip()
+        if p.returncode != 0:
+            raise RuntimeError("fakecam %s: %r → %s %s" % (self.serial, cmd, out, p.stderr.decode()))
+        return out
+
+    def fault(self, spec):
+        self.command("fault " + spec)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+
+
+class TestFire(ShotsyncTestCase):
+    cameras = ""  # no [Camera] groups: every folder of RawRoot is a camera
+    folders = ()  # only the emulated cameras' folders
+    capture_timeout = 2
+    ports = None  # None: the emulators'
+
+    def setUp(self):
+        self.cams = []
+        self.net = None
+        super().setUp()
+        self.addCleanup(self.stop_cams)
+        self.home = os.path.join(self.tmp, "home")
+        os.makedirs(self.home)
+        self.cam_log = os.path.join(self.tmp, "captures.log")
+
+    def stop_cams(self):
+        for c in self.cams:
+            c.stop(signal.SIGKILL)
+
+    def config_text(self):
+        ports = self.ports if self.ports is not None else ";".join(c.port for c in self.cams)
+        return """[Watch]
+RawRoot={raw}
+Files=*.jpg
+IgnoreKeywords=test;align
+RescanIntervalSec=0
+
+[Grouping]
+FullWindowSec={w}
+TimeoutSec={t}
+
+[Output]
+CleanRoot={clean}
+
+[Trigger]
+Ports={ports}
+SetClock=true
+Download=true
+CaptureTimeoutSec={ct}
+""".format(raw=self.raw, clean=self.clean, w=self.window, t=self.timeout, ports=ports, ct=self.capture_timeout)
+
+    def daemon_env(self):
+        env = super().daemon_env()
+        env["HOME"] = self.home
+        return env
+
+    # ---- helpers ----
+
+    def start_cams(self, n, *args):
+        for attempt in range(5):
+            self.net = pick_network()
+            try:
+                for i in range(n):
+                    serial = "FC%02d%s" % (i, "".join(random.choice("0123456789ABCDEF") for _ in range(6)))
+                    self.cams.append(Emulator(self.tmp, "%s.%d" % (self.net, i + 2), serial, self.cam_log, *args))
+                break
+            except RuntimeError:
+                self.stop_cams()
+                self.cams = []
+                if attempt == 4:
+                    raise
+        # The camera folders exist before the daemon's first scan, so each
+        # is an expected camera of the Fire's shot (SPEC §2 rule 11).
+        for c in self.cams:
+            os.makedirs(os.path.join(self.raw, c.serial), exist_ok=True)
+        self.write_config()
+        return self.cams
+
+    def start_with_cams(self, n, *args):
+        self.start_cams(n, *args)
+        self.start_daemon()
+        self.wait_ready()
+        return self.cams
+
+    def cameras_by_port(self):
+        return {c[2]: c for c in self.call("ListCameras")[0]}
+
+    def wait_ready(self, cams=None, timeout=DEFAULT_TIMEOUT):
+        cams = cams or self.cams
+
+        def ready():
+            states = self.cameras_by_port()
+            return all(states.get(c.port, ("", "", "", ""))[3] == "ready" for c in cams)
+        self.wait(ready, timeout, "cameras ready: %s" % ", ".join(c.port for c in cams))
+
+    def wait_state(self, cam, pred, what):
+        return self.wait(lambda: pred(self.cameras_by_port()[cam.port][3]), what=what)
+
+    def fire_async(self):
+        """Sends Fire and returns a holder: [None] until the reply (or error) arrives."""
+        holder = [None]
+
+        def done(c, res, data):
+            try:
+                holder[0] = ("ok", c.call_finish(res).unpack(), time.monotonic())
+            except GLib.Error as e:
+                holder[0] = ("error", Gio.DBusError.get_remote_error(e) or e.message, time.monotonic())
+        self.conn.call(BUS_NAME, BUS_PATH, BUS_IFACE, "Fire", None, None, Gio.DBusCallFlags.NONE, 60000, None, done,
+                       None)
+        return holder
+
+    def fire(self):
+        t0 = time.monotonic()
+        h = self.fire_async()
+        self.wait(lambda: h[0] is not None, what="the reply to Fire")
+        kind, value, t1 = h[0]
+        if kind == "error":
+            raise AssertionError("Fire failed: %s" % value)
+        shot, results = value
+        return shot, {r[1]: r for r in results}, t1 - t0
+
+    def captures(self):
+        try:
+            with open(self.cam_log) as f:
+                return [line.split() for line in f if line.startswith("capture ")]
+        except FileNotFoundError:
+            return []
+
+    def assert_ok(self, results, cams):
+        for c in cams:
+            r = results[c.port]
+            self.assertEqual(r[0], c.serial, r)
+            self.assertEqual(r[2], "ok", r)
+
+    def check_fire(self, n):
+        cams = self.start_with_cams(n)
+        before = time.time_ns() // 1000
+        shot, results, rtt = self.fire()
+        after = time.time_ns() // 1000
+        self.assertEqual(len(results), n)
+        self.assert_ok(results, cams)
+
+        # The signals: ShotOpened at the fire instant, before Fired; Fired
+        # says what the reply said.
+        fired = self.wait_signal("Fired", lambda p: p[0] == shot)
+        self.assertEqual({r[1]: tuple(r) for r in fired[1]}, {k: tuple(v) for k, v in results.items()})
+        opened = self.signals.find("ShotOpened", lambda p: p[0] == shot)
+        self.assertIsNotNone(opened, "ShotOpened for %s" % shot)
+        names = [(name, p[0]) for name, p in self.signals.items]
+        self.assertLess(names.index(("ShotOpened", shot)), names.index(("Fired", shot)))
+        self.assertEqual(opened[1], "")
+        self.assertEqual(opened[2], "")
+        t_usec = opened[3]
+        self.assertTrue(before <= t_usec <= after, (before, t_usec, after))
+
+        # Every image landed in RawRoot/<serial>/ with the fire instant as mtime.
+        for c in cams:
+            path = results[c.port][3]
+            self.assertEqual(os.path.dirname(path), os.path.join(self.raw, c.serial), path)
+            self.assertTrue(path.lower().endswith(".jpg"), path)
+            st = os.stat(path)
+            self.assertEqual(st.st_mtime_ns // 1000, t_usec, path)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(2), b"\xff\xd8", "a JPEG")
+            self.assertEqual([x for x in os.listdir(os.path.dirname(path)) if x.startswith(".")], [])
+        caps = self.captures()
+        self.assertEqual(sorted(x[1] for x in caps), sorted(c.serial for c in cams))
+
+        # The shot closes complete with every camera's image.
+        closed = self.wait_closed(shot)
+        self.assertEqual(closed[1], "complete", closed)
+        m = self.manifest(shot)
+        self.assertEqual(m["status"], "complete")
+        self.assertEqual(sorted(f["camera"] for f in m["files"]), sorted(c.serial for c in cams))
+        self.assertEqual(m["trigger"]["camera"], "")
+        self.assertEqual(m["missing"], [])
+        return shot, results, rtt
+
+    def check_fault(self, spec, n=3):
+        """One camera of n with a fault: an error for it within
+        CaptureTimeoutSec + 1 s, the others ok; then fault none and it is
+        used again."""
+        cams = self.start_with_cams(n)
+        bad = cams[0]
+        bad.fault(spec)
+        shot, results, rtt = self.fire()
+        self.assertEqual(results[bad.port][2], "error", results[bad.port])
+        self.assert_ok(results, cams[1:])
+        self.assertLess(rtt, self.capture_timeout + 1.0, "Fire round trip")
+        self.assertIsNotNone(self.signals.find("Fired", lambda p: p[0] == shot))
+        # The shot still gets the images of the good cameras.
+        closed = self.wait_closed(shot, timeout=self.timeout + 10)
+        self.assertEqual(closed[1], "timeout")
+        self.assertEqual(closed[3], [bad.serial])
+
+        bad.fault("none")
+        self.wait_ready()
+        shot2, results2, _ = self.fire()
+        self.assert_ok(results2, cams)
+        self.assertNotEqual(shot, shot2)
+        return results[bad.port]
+
+    # ---- tests ----
+
+    def test_one_camera(self):
+        self.check_fire(1)
+        self.stop_daemon()
+
+    def test_four_cameras(self):
+        self.check_fire(4)
+        self.stop_daemon()
+
+    def test_eight_cameras(self):
+        _, results, rtt = self.check_fire(8)
+        # Nothing but the capture command between the release and its answer.
+        for r in results.values():
+            self.assertLess(r[4], 1000000, r)
+        self.stop_daemon()
+
+    def test_list_cameras(self):
+        cams = self.start_with_cams(2)
+        listed = self.cameras_by_port()
+        self.assertEqual(len(listed), 2)
+        for c in cams:
+            self.assertEqual(listed[c.port], (c.serial, "Fakecam", c.port, "ready"))
+        # SetClock=true: each camera's clock was set on connect.
+        with open(self.cam_log) as f:
+            clocks = {line.split()[1] for line in f if line.startswith("setclock ")}
+        self.assertEqual(clocks, {c.serial for c in cams})
+        self.stop_daemon()
+
+    def test_fault_error(self):
+        r = self.check_fault("error")
+        self.assertIn("capture failed", r[3])
+
+    def test_fault_delay(self):
+        self.check_fault("delay %d" % int((self.capture_timeout + 1) * 1000))
+
+    def test_fault_no_events(self):
+        r = self.check_fault("no-events")
+        self.assertIn("timeout", r[3])
+
+    def test_fault_close(self):
+        self.check_fault("close")
+
+    def test_fault_hang(self):
+        cams = self.start_with_cams(3)
+        bad = cams[0]
+        bad.fault("hang")
+        t0 = time.monotonic()
+        h = self.fire_async()
+        # The daemon answers other calls while a camera hangs.
+        for _ in range(3):
+            s = time.monotonic()
+            self.assertIsInstance(self.get_property("Version"), str)
+            self.call("ListShots", ("", False), "(sb)")
+            self.assertLess(time.monotonic() - s, 0.5, "a call while a camera hangs")
+        self.wait(lambda: h[0] is not None, what="the reply to Fire")
+        kind, (shot, results), t1 = h[0]
+        self.assertLess(t1 - t0, self.capture_timeout + 1.0)
+        results = {r[1]: r for r in results}
+        self.assertEqual(results[bad.port][2], "error")
+        self.assertIn("timeout", results[bad.port][3])
+        self.assert_ok(results, cams[1:])
+        self.assertNotEqual(self.cameras_by_port()[bad.port][3], "ready")
+
+        # While it is still stuck, a new Fire skips it at once.
+        shot2, results2, rtt2 = self.fire()
+        self.assertEqual(results2[bad.port][2], "error")
+        self.assert_ok(results2, cams[1:])
+        self.assertLess(rtt2, 1.0)
+
+        bad.fault("none")
+        self.wait_ready()
+        _, results3, _ = self.fire()
+        self.assert_ok(results3, cams)
+        self.stop_daemon()
+
+    def test_busy(self):
+        cams = self.start_with_cams(2)
+        cams[0].fault("delay 1000")
+        h = self.fire_async()
+        # Fire is running (the slow camera holds it): a second one is refused.
+        self.wait(lambda: self.signals.find("ShotOpened") is not None, what="ShotOpened")
+        self.assertEqual(self.call_error("Fire"), ERROR + "Busy")
+        self.wait(lambda: h[0] is not None, what="the reply to Fire")
+        kind, (shot, results), _ = h[0]
+        self.assert_ok({r[1]: r for r in results}, cams)
+        self.assertGreaterEqual({r[1]: r for r in results}[cams[0].port][4], 900000)
+        self.stop_daemon()
+
+    def test_no_cameras(self):
+        self.ports = ""
+        self.write_config()
+        self.start_daemon()
+        self.assertEqual(self.call("ListCameras")[0], [])
+        self.assertEqual(self.call_error("Fire"), ERROR + "NoCameras")
+        self.stop_daemon()
+
+    def test_camera_comes_back(self):
+        cams = self.start_with_cams(2)
+        gone = cams[1]
+        gone.stop(signal.SIGKILL)
+        # The idle check notices the lost link without a Fire.
+        self.wait_state(gone, lambda s: s != "ready", "the killed camera not ready")
+        _, results, _ = self.fire()
+        self.assertEqual(results[gone.port][2], "error")
+        self.assert_ok(results, cams[:1])
+
+        gone.start()
+        self.wait_ready(timeout=45)
+        _, results, _ = self.fire()
+        self.assert_ok(results, cams)
+        self.stop_daemon()
+
+    def test_reload_ports(self):
+        cams = self.start_with_cams(3)
+        # Drop the last camera from the configuration.
+        self.ports = ";".join(c.port for c in cams[:2])
+        self.write_config()
+        self.call("Reload")
+        self.wait(lambda: set(self.cameras_by_port()) == {c.port for c in cams[:2]}, what="two cameras left")
+        _, results, _ = self.fire()
+        self.assertEqual(set(results), {c.port for c in cams[:2]})
+        self.assert_ok(results, cams[:2])
+        # And add it back.
+        self.ports = None
+        self.write_config()
+        self.call("Reload")
+        self.wait_ready()
+        _, results, _ = self.fire()
+        self.assert_ok(results, cams)
+        self.stop_daemon()
+
+    def test_stop_while_hanging(self):
+        cams = self.start_with_cams(2)
+        cams[0].fault("hang")
+        h = self.fire_async()
+        self.wait(lambda: self.signals.find("ShotOpened") is not None, what="ShotOpened")
+        t0 = time.monotonic()
+        self.stop_daemon(timeout=10)
+        self.assertLess(time.monotonic() - t0, 6.0, "SIGTERM with a hanging camera")
+        wait_until(lambda: h[0] is not None, 5, "the reply to Fire")
+
+
+if __name__ == "__main__":
+    main()
