@@ -664,6 +664,7 @@ static int method_set_metadata(sd_bus_message *msg, void *userdata, sd_bus_error
                 g_hash_table_iter_init(&it, values);
                 while (g_hash_table_iter_next(&it, &kk, &vv))
                         g_hash_table_replace(sd->metadata, g_strdup(kk), g_strdup(vv));
+                sd->dirty = true;
                 /* A closed shot's manifest is rewritten (then ShotUpdated); an
                  * open one gets it when it closes. */
                 if (!sd->shot || sd->shot->status != SHOT_COLLECTING)

@@ -105,6 +105,7 @@ struct CameraManager {
         _Atomic uint32_t cancelled;  /* seq of a Fire called off after arming */
         uint32_t seq;
         int64_t spin_ns;             /* spin at the barrier before sleeping */
+        bool fifo, yield;
 
         struct Fire *fire; /* the running Fire, or NULL */
         bool stopping;
@@ -122,6 +123,9 @@ void camera_worker_wake(CameraWorker *w);
  * worker gets an error at once instead of after libgphoto2's own timeout.
  * Called with w->lock held. */
 void camera_worker_abort_io(CameraWorker *w);
+/* File descriptor 0 open (on /dev/null if it was closed): see
+ * fix_ptpip_jpgfd() in camera-worker.c. */
+void camera_keep_fd0(void);
 /* Wakes every worker waiting at the barrier. */
 void camera_barrier_release(CameraManager *cm, uint32_t seq);
 /* Tells the loop that something changed (a result, an exit). */

@@ -22,6 +22,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <malloc.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -206,6 +208,80 @@ void camera_worker_abort_io(CameraWorker *w) {
         }
 }
 
+/* libgphoto2 2.5.28 and later (still in 2.5.34): ptp2's camera_exit() closes
+ * params->jpgfd, a socket only Fuji's PTP/IP code opens; for any other
+ * PTP/IP camera it is 0 from calloc(), so every exit closes file descriptor
+ * 0 — whatever the daemon holds there by then (a file being published, a
+ * socket). The three ints are adjacent in PTPParams ("int cmdfd, evtfd,
+ * jpgfd;"), which is the first member of the driver's private data: find
+ * the command and event sockets followed by 0 there, and only if that is
+ * found exactly once, set jpgfd to -1 ("no socket"), as Fuji's code does.
+ * Returns true when patched. */
+static bool fix_ptpip_jpgfd(CameraWorker *w) {
+        if (w->n_socks != 2 || !w->camera->pl || !strstr(w->abilities.library, "ptp2"))
+                return false;
+        int a = w->socks[0].fd, b = w->socks[1].fd;
+        int *v = (int *) w->camera->pl;
+        size_t n = malloc_usable_size(w->camera->pl) / sizeof(int);
+        int *hit = NULL;
+        unsigned hits = 0;
+        for (size_t i = 0; i + 2 < n; i++)
+                if (((v[i] == a && v[i + 1] == b) || (v[i] == b && v[i + 1] == a)) && v[i + 2] == 0) {
+                        hit = &v[i + 2];
+                        hits++;
+                }
+        if (hits != 1)
+                return false;
+        *hit = -1;
+        return true;
+}
+
+/* Whatever happened above, never leave 0 free for the next open() to take
+ * and the next camera's exit to close. */
+void camera_keep_fd0(void) {
+        if (fcntl(0, F_GETFD) >= 0 || errno != EBADF)
+                return;
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd > 0)
+                close(fd); /* someone took 0 meanwhile: theirs now */
+}
+
+/* libgphoto2 leaks its driver's private data (~10 KB) on every failed
+ * gp_camera_init(), so a PTP/IP camera that is switched off for a week must
+ * not be retried through it: a plain TCP connection first tells whether
+ * anything listens. */
+static int probe_ptpip(CameraWorker *w) {
+        struct in_addr addr;
+        uint16_t cmd, evt;
+
+        if (!parse_ptpip(w->port, &addr, &cmd, &evt)) {
+                g_snprintf(w->last_error, sizeof w->last_error, "bad PTP/IP address %s", w->port);
+                return GP_ERROR_BAD_PARAMETERS;
+        }
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return GP_ERROR_OS_FAILURE;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cmd), .sin_addr = addr };
+        int r = connect(fd, (struct sockaddr *) &sa, sizeof sa);
+        if (r < 0 && errno == EINPROGRESS) {
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                int err = 0;
+                socklen_t len = sizeof err;
+                r = poll(&p, 1, 2500);
+                if (r == 0)
+                        errno = ETIMEDOUT;
+                else if (r > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0)
+                        errno = err;
+                r = r > 0 && err == 0 ? 0 : -1;
+        }
+        if (r < 0) {
+                g_snprintf(w->last_error, sizeof w->last_error, "cannot connect to %s:%u: %s", inet_ntoa(addr), cmd,
+                           g_strerror(errno));
+                return GP_ERROR_IO;
+        }
+        return 0;
+}
+
 /* ---- connecting ---- */
 
 static int lookup_usb_abilities(CameraWorker *w, CameraAbilities *ret) {
@@ -295,6 +371,8 @@ static void close_camera(CameraWorker *w) {
         pthread_mutex_lock(&gphoto_lock);
         (void) gp_camera_exit(w->camera, w->context);
         gp_camera_free(w->camera);
+        if (port_is_ptpip(w->port))
+                camera_keep_fd0();
         pthread_mutex_unlock(&gphoto_lock);
         w->camera = NULL;
 }
@@ -406,21 +484,32 @@ static int worker_connect(CameraWorker *w, char **ret_error) {
         int r;
 
         w->last_error[0] = 0;
+        if (port_is_ptpip(w->port)) {
+                r = probe_ptpip(w);
+                if (r < 0) {
+                        *ret_error = g_strdup(w->last_error);
+                        return r;
+                }
+        }
+
         pthread_mutex_lock(&gphoto_lock);
         if (should_stop(w))
                 r = GP_ERROR_CANCEL;
         else
                 r = open_camera(w, &camera);
+        int k = 0;
+        if (r >= 0) {
+                w->camera = camera;
+                k = record_sockets(w);
+                if (port_is_ptpip(w->port) && !fix_ptpip_jpgfd(w))
+                        log_debug("Camera %s: libgphoto2's PTP/IP exit bug not found to patch; fd 0 is guarded instead.",
+                                  w->port);
+        }
         pthread_mutex_unlock(&gphoto_lock);
         if (r < 0) {
                 *ret_error = gp_error_text(w, r);
                 return r;
         }
-        w->camera = camera;
-
-        pthread_mutex_lock(&gphoto_lock);
-        int k = record_sockets(w);
-        pthread_mutex_unlock(&gphoto_lock);
         if (k < 0) {
                 *ret_error = g_strdup("too many open files for libgphoto2 (socket beyond FD_SETSIZE)");
                 return GP_ERROR_OS_FAILURE;
@@ -652,6 +741,11 @@ static bool worker_fire(CameraWorker *w) {
         g_autofree char *id = g_strdup(w->id ?: w->port);
         pthread_mutex_unlock(&w->lock);
 
+        if (cm->fifo) {
+                struct sched_param sp = { .sched_priority = 1 };
+                int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+                if (e) log_debug("FIFO: %s", strerror(e));
+        }
         atomic_store_explicit(&w->at_barrier, seq, memory_order_release);
         barrier_wait(cm, seq);
         if (atomic_load_explicit(&cm->cancelled, memory_order_acquire) == seq) {
@@ -666,6 +760,10 @@ static bool worker_fire(CameraWorker *w) {
         w->last_error[0] = 0;
         int r = gp_camera_trigger_capture(w->camera, w->context);
         int64_t triggered = now_mono_ns();
+        if (cm->fifo) {
+                struct sched_param sp = { .sched_priority = 0 };
+                (void) pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+        }
         uint64_t latency = triggered > released ? (uint64_t) (triggered - released) / 1000 : 0;
 
         nsec_t t = atomic_load_explicit(&cm->fire_time, memory_order_relaxed);

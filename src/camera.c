@@ -144,6 +144,7 @@ static int ensure_gphoto(CameraManager *cm) {
         if (cm->gphoto_ready)
                 return 0;
         ensure_home(cm->manager);
+        camera_keep_fd0();
 
         GPContext *ctx = gp_context_new();
         pthread_mutex_lock(&gphoto_lock);
@@ -613,6 +614,8 @@ int manager_cameras_fire(Manager *m, FireDoneFn done, void *userdata) {
         }
         atomic_store_explicit(&cm->fire_time, t, memory_order_relaxed);
         camera_barrier_release(cm, seq);
+        if (cm->yield)
+                sched_yield();
 
         /* Off the critical path from here on. */
         Fire *f = g_new0(Fire, 1);
@@ -726,6 +729,9 @@ int manager_cameras_start(Manager *m) {
         int r;
 
         cm->manager = m;
+        { const char *e = getenv("SHOTSYNC_BARRIER_SPIN_USEC"); if (e) cm->spin_ns = atoll(e) * 1000; } /* XXX experiment */
+        { const char *e = getenv("SHOTSYNC_FIFO"); cm->fifo = e && atoi(e); } /* XXX experiment */
+        { const char *e = getenv("SHOTSYNC_YIELD"); cm->yield = e && atoi(e); } /* XXX experiment */
         cm->workers = g_ptr_array_new();
         cm->retired = g_ptr_array_new();
         cm->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -239,6 +239,7 @@ static void publish_done(WorkItem *item, Manager *m) {
         sd->manifest = g_steal_pointer(&j->manifest);
         fill_images(m, sd);
         sd->published_generation = j->generation;
+        sd->dirty = true;
         log_fields(LOG_INFO, 0, sd->id, NULL, NULL, "Shot %s published: %zu file(s) in %s, %zu new.", sd->id,
                    sd->manifest->n_files, j->clean_root, j->n_published);
 
@@ -331,10 +332,15 @@ void manager_publish_pending(Manager *m) {
         GHashTableIter it;
         void *v;
 
+        if (!m->disk)
+                return;
         g_hash_table_iter_init(&it, m->shots);
         while (g_hash_table_iter_next(&it, NULL, &v)) {
                 ShotData *sd = v;
                 if (sd->publishing || sd->retry || sd->generation == sd->published_generation)
+                        continue;
+                /* Never publish under a number the state does not hold yet. */
+                if (sd->dirty || sd->save_seq > m->saved_seq)
                         continue;
                 if (sd->shot && sd->shot->status == SHOT_COLLECTING)
                         continue;

@@ -215,17 +215,35 @@ static void save_work(void *data);
 typedef struct SaveJob {
         WorkItem item;
         Manager *manager;
+        uint64_t seq;
         int error;
 } SaveJob;
+
+static int on_save_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        m->save_retry = sd_event_source_disable_unref(m->save_retry);
+        manager_schedule_flush(m);
+        return 0;
+}
 
 static void save_done(WorkItem *item, Manager *m) {
         SaveJob *j = (SaveJob *) item;
         if (j->error < 0) {
                 if (m->last_save_error >= 0)
-                        log_error_errno(j->error, "Cannot save the state to %s: %m. Retrying.", m->state_dir);
-                m->state_dirty = true;
-        } else if (m->last_save_error < 0)
-                log_info("State saved again to %s.", m->state_dir);
+                        log_error_errno(j->error, "Cannot save the state to %s: %m. Retrying; publishing waits.",
+                                        m->state_dir);
+                /* The worker kept what failed for the next attempt. */
+                if (!m->save_retry && m->event)
+                        (void) sd_event_add_time_relative(m->event, &m->save_retry, CLOCK_MONOTONIC, USEC_PER_SEC,
+                                                          USEC_PER_SEC / 10, on_save_retry, m);
+        } else {
+                if (m->last_save_error < 0)
+                        log_info("State saved again to %s.", m->state_dir);
+                m->saved_seq = MAX(m->saved_seq, j->seq);
+                /* What this snapshot recorded may now reach the clean tree. */
+                if (!m->stopping)
+                        manager_publish_pending(m);
+        }
         m->last_save_error = j->error;
         g_free(j);
 }
@@ -243,6 +261,7 @@ static void save_work(void *data) {
         if (!s)
                 return;
 
+        j->seq = s->seq;
         j->error = state_save(m->state_dir, s);
         if (j->error < 0) {
                 /* Keep the digests for the next attempt. */
@@ -250,12 +269,8 @@ static void save_work(void *data) {
                 if (!m->save_next) {
                         m->save_next = s;
                         s = NULL;
-                } else if (s->n_forget > 0) {
-                        StateSnapshot *n = m->save_next;
-                        n->forget = g_renew(EnginePathKey, n->forget, n->n_forget + s->n_forget);
-                        memcpy(n->forget + n->n_forget, s->forget, s->n_forget * sizeof(EnginePathKey));
-                        n->n_forget += s->n_forget;
-                }
+                } else
+                        state_snapshot_absorb(m->save_next, s);
                 g_mutex_unlock(&m->save_lock);
         }
         state_snapshot_free(s);
@@ -266,11 +281,14 @@ static void add_counter(uint32_t date, uint32_t next, const uint32_t *ranges, ui
 }
 
 void manager_save_state(Manager *m) {
-        if (!m->state_dirty || !m->disk)
+        if (!m->state_dirty || !m->saver)
                 return;
         m->state_dirty = false;
 
         StateSnapshot *s = state_snapshot_new();
+        s->seq = ++m->save_seq;
+        s->write_main = m->main_dirty;
+        m->main_dirty = false;
         s->paused = engine_is_paused(m->engine);
         engine_foreach_counter(m->engine, add_counter, s);
 
@@ -278,25 +296,26 @@ void manager_save_state(Manager *m) {
         void *v;
         g_hash_table_iter_init(&it, m->shots);
         while (g_hash_table_iter_next(&it, NULL, &v)) {
+                ShotData *sd = v;
+                if (!sd->dirty)
+                        continue;
+                sd->dirty = false;
+                sd->save_seq = s->seq;
                 StateShot *sh = state_snapshot_add_shot(s);
                 g_hash_table_unref(sh->metadata);
-                shot_to_state(m, v, sh);
+                shot_to_state(m, sd, sh);
         }
+        for (guint i = 0; i < m->removed->len; i++)
+                state_snapshot_remove_shot(s, m->removed->pdata[i]);
+        g_ptr_array_set_size(m->removed, 0);
         s->n_forget = m->forget->len;
         s->forget = (EnginePathKey *) g_array_steal(m->forget, NULL);
 
         g_mutex_lock(&m->save_lock);
         StateSnapshot *old = m->save_next;
-        if (old && old->n_forget > 0) {
-                /* Not written yet: its digests ride with the newer one. */
-                EnginePathKey *merged = g_new(EnginePathKey, old->n_forget + s->n_forget + 1);
-                memcpy(merged, old->forget, old->n_forget * sizeof(EnginePathKey));
-                if (s->n_forget)
-                        memcpy(merged + old->n_forget, s->forget, s->n_forget * sizeof(EnginePathKey));
-                g_free(s->forget);
-                s->forget = merged;
-                s->n_forget += old->n_forget;
-        }
+        if (old)
+                /* Not written yet: what it carried rides with the newer one. */
+                state_snapshot_absorb(s, old);
         m->save_next = s;
         bool submit = !m->save_queued;
         m->save_queued = true;
@@ -307,6 +326,6 @@ void manager_save_state(Manager *m) {
                 SaveJob *j = g_new0(SaveJob, 1);
                 j->item.done = save_done;
                 j->manager = m;
-                (void) worker_submit(m->disk, save_work, j);
+                (void) worker_submit(m->saver, save_work, j);
         }
 }

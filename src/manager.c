@@ -68,6 +68,8 @@ static void shot_data_free(void *p) {
 void shot_data_maybe_release(Manager *m, ShotData *sd) {
         if (sd->shot || sd->publishing || sd->generation != sd->published_generation)
                 return;
+        g_ptr_array_add(m->removed, g_strdup(sd->id));
+        m->state_dirty = true;
         g_hash_table_remove(m->shots, sd->id);
 }
 
@@ -117,11 +119,15 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
         EngineFile *f = ev->file;
         ShotData *sd = s ? shot_data_get(m, s->id) : NULL;
         g_autofree char *raw = f ? raw_path_of(m, f->path) : NULL;
+        if (sd)
+                sd->dirty = true;
         const char *camera = f ? camera_of(m, f->camera) : NULL;
 
         switch (ev->type) {
         case ENGINE_EVENT_SHOT_OPENED: {
                 sd = shot_data_new(m, s->date, s->number);
+                sd->dirty = true;
+                m->main_dirty = true;
                 sd->shot = s;
                 sd->opened = now_realtime();
                 s->userdata = sd;
@@ -703,6 +709,11 @@ static int restore_state(Manager *m) {
 
         g_autoptr(StateSnapshot) st = NULL;
         r = state_load(m->state_dir, &st);
+        for (guint i = 0; r >= 0 && st->bad && i < st->bad->len; i++) {
+                g_autofree char *aside = g_strdup_printf("%s.corrupt", (char *) st->bad->pdata[i]);
+                (void) rename(st->bad->pdata[i], aside);
+                log_error("Cannot read the saved shot %s: moved aside as %s.", (char *) st->bad->pdata[i], aside);
+        }
         if (r < 0) {
                 /* Never start from scratch silently: that would renumber. */
                 g_autofree char *p = g_build_filename(m->state_dir, "state.json", NULL);
@@ -803,6 +814,7 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = g_strdup(o->state_dir);
         m->shots = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, shot_data_free);
         m->forget = g_array_new(false, false, sizeof(EnginePathKey));
+        m->removed = g_ptr_array_new_with_free_func(g_free);
         m->ignored_seen = g_hash_table_new_full(path_key_hash, path_key_equal, g_free, NULL);
         m->props_changed = g_ptr_array_new();
         g_mutex_init(&m->save_lock);
@@ -820,6 +832,9 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate the event loop: %m");
 
+        r = worker_new(m->event, "shotsync-state", on_worker_done, m, &m->saver);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the state worker: %m");
         r = worker_new(m->event, "shotsync-disk", on_worker_done, m, &m->disk);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the disk worker: %m");
@@ -904,12 +919,13 @@ int manager_run_once(Manager *m) {
                 r = sd_event_run(m->event, 0);
                 if (r < 0)
                         return log_error_errno(r, "Event loop failed: %m");
-                manager_publish_pending(m);
+                manager_save_state(m);
+                worker_drain(m->saver); /* its completion submits the publishing */
                 worker_drain(m->disk);
-        } while (manager_publish_busy(m) && !m->publish_blocked);
+        } while (manager_publish_busy(m) && !m->publish_blocked && m->last_save_error >= 0);
 
         manager_save_state(m);
-        worker_drain(m->disk);
+        worker_drain(m->saver);
         manager_print_summary(m);
         if (m->publish_blocked || m->last_save_error < 0)
                 return -EIO;
@@ -921,15 +937,20 @@ void manager_shutdown(Manager *m) {
                 return;
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Finishing publishing and saving state.");
         manager_cameras_stop(m);
-        /* What the engine decided must be on disk before we go. */
+        /* What the engine decided must be on disk before we go; publishing
+         * under way finishes, what was not started is resumed at the next
+         * start. */
+        m->stopping = true;
         manager_save_state(m);
+        if (m->saver)
+                worker_drain(m->saver);
         if (m->disk)
                 worker_drain(m->disk);
         if (m->reader)
                 worker_drain(m->reader);
         manager_save_state(m);
-        if (m->disk)
-                worker_drain(m->disk);
+        if (m->saver)
+                worker_drain(m->saver);
 }
 
 int manager_reload(Manager *m, char **ret_error) {
@@ -1002,6 +1023,7 @@ int manager_set_paused(Manager *m, bool paused) {
                 return 0;
         engine_set_paused(m->engine, paused);
         log_info("%s.", paused ? "Paused: files are remembered but no shot opens" : "Resumed");
+        m->main_dirty = true;
         bus_property_changed(m, "State");
         manager_schedule_flush(m);
         return 1;
@@ -1018,6 +1040,7 @@ int manager_set_next_number(Manager *m, uint32_t date, uint32_t number) {
         if (r < 0)
                 return r;
         log_info("Next shot of %08" PRIu32 " will be number %03" PRIu32 ".", date, number);
+        m->main_dirty = true;
         bus_property_changed(m, "NextShotNumber");
         manager_schedule_flush(m);
         return 0;
@@ -1027,10 +1050,13 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
+        m->stopping = true;
         manager_cameras_free(m);
         bus_manager_disconnect(m);
         /* Workers first: their completions reference shots. */
         m->disk = worker_free(m->disk);
+        m->saver = worker_free(m->saver);
+        sd_event_source_disable_unref(m->save_retry);
         m->reader = worker_free(m->reader);
         watcher_free(m->watcher);
         sd_event_source_disable_unref(m->deadline_timer);
@@ -1049,6 +1075,8 @@ Manager *manager_free(Manager *m) {
         state_snapshot_free(m->save_next);
         if (m->forget)
                 g_array_unref(m->forget);
+        if (m->removed)
+                g_ptr_array_unref(m->removed);
         if (m->ignored_seen)
                 g_hash_table_unref(m->ignored_seen);
         if (m->props_changed)

@@ -48,6 +48,8 @@ struct ShotData {
         uint64_t published_generation;
         bool publishing;        /* a job is in the worker */
         bool announced;         /* ShotClosed was sent */
+        bool dirty;             /* its state file must be written again */
+        uint64_t save_seq;      /* the snapshot that recorded its last change */
         unsigned failures;
         sd_event_source *retry;
         GHashTable *done;       /* raw relative path → DoneFile: what is published already */
@@ -75,7 +77,8 @@ struct Manager {
 
         Engine *engine;
         Watcher *watcher;
-        Worker *disk;    /* state saves and publishing, in order */
+        Worker *saver;   /* state saves */
+        Worker *disk;    /* publishing, after the save that records what it publishes */
         Worker *reader;  /* scans and manifest reads */
 
         sd_event_source *deadline_timer;
@@ -96,7 +99,13 @@ struct Manager {
         StateSnapshot *save_next; /* protected by save_lock */
         bool save_queued;         /* protected by save_lock */
         bool state_dirty;
+        bool main_dirty;          /* counters or pause changed: state.json too */
+        uint64_t save_seq;        /* snapshots handed out */
+        uint64_t saved_seq;       /* the newest snapshot on disk */
+        sd_event_source *save_retry;
+        bool stopping;
         GArray *forget;           /* EnginePathKey not yet handed to a snapshot */
+        GPtrArray *removed;       /* ids of released shots whose state file goes */
         GHashTable *ignored_seen; /* EnginePathKey* of ignored files already reported */
         int last_save_error;
 

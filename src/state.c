@@ -6,9 +6,10 @@
 
 #include "state.h"
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define STATE_FILE "state.json"
 #define FORGOTTEN_FILE "forgotten.bin"
+#define SHOTS_DIR "shots"
 
 StateSnapshot *state_snapshot_new(void) {
         return g_new0(StateSnapshot, 1);
@@ -36,6 +37,10 @@ StateSnapshot *state_snapshot_free(StateSnapshot *s) {
                 g_free(s->counters[i].ranges);
         g_free(s->counters);
         g_free(s->forget);
+        if (s->removed)
+                g_ptr_array_unref(s->removed);
+        if (s->bad)
+                g_ptr_array_unref(s->bad);
         g_free(s);
         return NULL;
 }
@@ -146,7 +151,30 @@ static void build_shot(JsonBuilder *b, const StateShot *sh) {
         json_builder_end_object(b);
 }
 
+static char *node_to_data(JsonNode *root, size_t *ret_len) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        json_generator_set_root(gen, root);
+        gsize len;
+        char *data = json_generator_to_data(gen, &len);
+        if (ret_len)
+                *ret_len = len;
+        return data;
+}
+
+char *state_shot_to_data(const StateShot *sh, size_t *ret_len) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        build_shot(b, sh);
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        return node_to_data(root, ret_len);
+}
+
+static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_len);
+
 char *state_to_data(const StateSnapshot *s, size_t *ret_len) {
+        return main_to_data(s, true, ret_len);
+}
+
+static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_len) {
         g_autoptr(JsonBuilder) b = json_builder_new();
 
         json_builder_begin_object(b);
@@ -171,19 +199,13 @@ char *state_to_data(const StateSnapshot *s, size_t *ret_len) {
 
         json_builder_set_member_name(b, "shots");
         json_builder_begin_array(b);
-        for (size_t i = 0; i < s->n_shots; i++)
+        for (size_t i = 0; with_shots && i < s->n_shots; i++)
                 build_shot(b, &s->shots[i]);
         json_builder_end_array(b);
         json_builder_end_object(b);
 
         g_autoptr(JsonNode) root = json_builder_get_root(b);
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        json_generator_set_root(gen, root);
-        gsize len;
-        char *data = json_generator_to_data(gen, &len);
-        if (ret_len)
-                *ret_len = len;
-        return data;
+        return node_to_data(root, ret_len);
 }
 
 /* ---- from JSON ---- */
@@ -377,6 +399,71 @@ int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
         return 0;
 }
 
+int state_shot_from_data(const char *data, size_t len, StateSnapshot *s) {
+        g_autoptr(JsonParser) p = json_parser_new();
+        if (len > G_MAXSSIZE || !json_parser_load_from_data(p, data, (gssize) len, NULL))
+                return -EBADMSG;
+        JsonNode *root = json_parser_get_root(p);
+        if (!root || !parse_shot(root, s)) {
+                if (root && JSON_NODE_TYPE(root) == JSON_NODE_OBJECT) {
+                        /* parse_shot() added a half-read record: drop it. */
+                        shot_done(&s->shots[--s->n_shots]);
+                }
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+void state_snapshot_absorb(StateSnapshot *newer, StateSnapshot *older) {
+        newer->seq = MAX(newer->seq, older->seq);
+        newer->write_main = newer->write_main || older->write_main;
+        /* Shots the newer one does not mention keep the older version. */
+        for (size_t i = 0; i < older->n_shots; i++) {
+                StateShot *o = &older->shots[i];
+                bool mentioned = false;
+                for (size_t j = 0; j < newer->n_shots && !mentioned; j++)
+                        mentioned = newer->shots[j].date == o->date && newer->shots[j].number == o->number;
+                char id[SHOT_ID_MAX];
+                (void) shot_format_id(o->date, o->number, id);
+                for (guint j = 0; newer->removed && j < newer->removed->len && !mentioned; j++)
+                        mentioned = streq(newer->removed->pdata[j], id);
+                if (mentioned)
+                        continue;
+                newer->shots = g_renew(StateShot, newer->shots, newer->n_shots + 1);
+                newer->shots[newer->n_shots++] = *o;
+                *o = (StateShot) {};
+        }
+        for (guint i = 0; older->removed && i < older->removed->len; i++) {
+                const char *id = older->removed->pdata[i];
+                bool readded = false;
+                for (size_t j = 0; j < newer->n_shots && !readded; j++) {
+                        char nid[SHOT_ID_MAX];
+                        (void) shot_format_id(newer->shots[j].date, newer->shots[j].number, nid);
+                        readded = streq(nid, id);
+                }
+                if (!readded)
+                        state_snapshot_remove_shot(newer, id);
+        }
+        if (older->n_forget > 0) {
+                EnginePathKey *merged = g_new(EnginePathKey, older->n_forget + newer->n_forget);
+                memcpy(merged, older->forget, older->n_forget * sizeof(EnginePathKey));
+                if (newer->n_forget > 0)
+                        memcpy(merged + older->n_forget, newer->forget, newer->n_forget * sizeof(EnginePathKey));
+                g_free(newer->forget);
+                newer->forget = merged;
+                newer->n_forget += older->n_forget;
+        }
+}
+
+void state_snapshot_remove_shot(StateSnapshot *s, const char *id) {
+        if (!s->removed)
+                s->removed = g_ptr_array_new_with_free_func(g_free);
+        for (guint i = 0; i < s->removed->len; i++)
+                if (streq(s->removed->pdata[i], id))
+                        return;
+        g_ptr_array_add(s->removed, g_strdup(id));
+}
+
 /* ---- files ---- */
 
 static int append_forgotten(const char *dir, const EnginePathKey *keys, size_t n) {
@@ -417,8 +504,39 @@ int state_save(const char *dir, const StateSnapshot *s) {
         if (r < 0)
                 return r;
 
+        /* One file per shot, so a change costs what changed. Shots before
+         * counters: a shot file names its number, which restore marks used. */
+        g_autofree char *shots = g_build_filename(dir, SHOTS_DIR, NULL);
+        if (mkdir(shots, 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        for (size_t i = 0; i < s->n_shots; i++) {
+                char id[SHOT_ID_MAX + 8];
+                if (shot_format_id(s->shots[i].date, s->shots[i].number, id) < 0)
+                        return -EINVAL;
+                strcat(id, ".json");
+                size_t len;
+                g_autofree char *data = state_shot_to_data(&s->shots[i], &len);
+                r = write_file_atomic(shots, id, data, len, 0600);
+                if (r < 0)
+                        return r;
+        }
+        if (s->removed && s->removed->len > 0) {
+                _cleanup_close_ int dfd = open(shots, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        return negative_errno();
+                for (guint i = 0; i < s->removed->len; i++) {
+                        g_autofree char *name = g_strconcat(s->removed->pdata[i], ".json", NULL);
+                        if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+                                return negative_errno();
+                }
+                if (fsync(dfd) < 0)
+                        return negative_errno();
+        }
+
+        if (!s->write_main)
+                return 0;
         size_t len;
-        g_autofree char *data = state_to_data(s, &len);
+        g_autofree char *data = main_to_data(s, false, &len);
         return write_file_atomic(dir, STATE_FILE, data, len, 0600);
 }
 
@@ -427,15 +545,35 @@ int state_load(const char *dir, StateSnapshot **ret) {
         g_autofree char *data = NULL;
         gsize len;
         g_autoptr(GError) error = NULL;
+        g_autoptr(StateSnapshot) s = NULL;
+        int r;
 
         if (!g_file_get_contents(path, &data, &len, &error)) {
-                if (g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-                        *ret = state_snapshot_new();
-                        return 0;
-                }
-                return error->code == G_FILE_ERROR_ACCES ? -EACCES : -EIO;
+                if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return error->code == G_FILE_ERROR_ACCES ? -EACCES : -EIO;
+                s = state_snapshot_new();
+        } else {
+                r = state_from_data(data, len, &s);
+                if (r < 0)
+                        return r;
         }
-        return state_from_data(data, len, ret);
+
+        g_autofree char *shots = g_build_filename(dir, SHOTS_DIR, NULL);
+        g_autoptr(GDir) d = g_dir_open(shots, 0, NULL);
+        const char *name;
+        while (d && (name = g_dir_read_name(d))) {
+                if (name[0] == '.' || !g_str_has_suffix(name, ".json"))
+                        continue; /* a temporary file a crash left */
+                g_autofree char *p = g_build_filename(shots, name, NULL);
+                g_autofree char *text = NULL;
+                if (!g_file_get_contents(p, &text, &len, NULL) || state_shot_from_data(text, len, s) < 0) {
+                        if (!s->bad)
+                                s->bad = g_ptr_array_new_with_free_func(g_free);
+                        g_ptr_array_add(s->bad, g_steal_pointer(&p));
+                }
+        }
+        *ret = g_steal_pointer(&s);
+        return 0;
 }
 
 int state_load_forgotten(const char *dir, void (*fn)(const EnginePathKey *k, void *userdata), void *userdata) {

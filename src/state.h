@@ -2,8 +2,10 @@
 #pragma once
 
 /* Crash-safe persistence in the state directory:
- *   state.json      counters, pause, open and not yet published shots; always
- *                   replaced whole (temporary file, fsync, rename, fsync dir)
+ *   state.json      counters and pause, replaced whole (temporary file,
+ *                   fsync, rename, fsync dir)
+ *   shots/<id>.json one per shot still open, in its grace or not yet
+ *                   published; rewritten only when that shot changed
  *   forgotten.bin   16-byte digests of files no rule can use any more,
  *                   appended (a torn last record is ignored)
  * A snapshot is plain data: the manager builds one in the event loop and a
@@ -46,6 +48,8 @@ typedef struct StateCounter {
 } StateCounter;
 
 typedef struct StateSnapshot {
+        uint64_t seq;      /* the owner's count: what this snapshot brings up to */
+        bool write_main;   /* counters or pause changed */
         bool paused;
         StateCounter *counters;
         size_t n_counters;
@@ -53,6 +57,8 @@ typedef struct StateSnapshot {
         size_t n_shots;
         EnginePathKey *forget; /* digests to append to forgotten.bin before state.json is replaced */
         size_t n_forget;
+        GPtrArray *removed;    /* ids of shots whose file goes */
+        GPtrArray *bad;        /* load: shot files that could not be read */
 } StateSnapshot;
 
 StateSnapshot *state_snapshot_new(void);
@@ -63,7 +69,15 @@ StateFile *state_shot_add_file(StateShot *sh);
 void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, const uint32_t *ranges,
                                 uint32_t n_ranges);
 
-/* JSON text of the snapshot (without the digests). */
+/* A snapshot carries the shots that changed; an older one not yet written
+ * is folded into a newer one (its shots, removals and digests). */
+void state_snapshot_absorb(StateSnapshot *newer, StateSnapshot *older);
+void state_snapshot_remove_shot(StateSnapshot *s, const char *id);
+
+char *state_shot_to_data(const StateShot *sh, size_t *ret_len);
+int state_shot_from_data(const char *data, size_t len, StateSnapshot *s);
+
+/* JSON text of the snapshot, shots included (without the digests). */
 char *state_to_data(const StateSnapshot *s, size_t *ret_len);
 int state_from_data(const char *data, size_t len, StateSnapshot **ret);
 

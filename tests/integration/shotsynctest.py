@@ -136,6 +136,14 @@ class Notify:
         self.sock.bind(path)
         self.sock.setblocking(False)
         self.messages = []
+        self.unique = set()
+        # Drained whenever the main context runs: a full socket would block
+        # the daemon's sd_notify() (systemd always reads; so must we).
+        self.watch = GLib.io_add_watch(self.sock.fileno(), GLib.PRIORITY_DEFAULT, GLib.IO_IN, self._on_io)
+
+    def _on_io(self, fd, cond):
+        self.poll()
+        return True
 
     def poll(self):
         while True:
@@ -143,13 +151,17 @@ class Notify:
                 data = self.sock.recv(4096)
             except BlockingIOError:
                 return
-            self.messages.extend(data.decode(errors="replace").split("\n"))
+            for m in data.decode(errors="replace").split("\n"):
+                if m not in self.unique:
+                    self.unique.add(m)
+                    self.messages.append(m)
 
     def seen(self, text):
         self.poll()
         return any(m == text or m.startswith(text) for m in self.messages)
 
     def close(self):
+        GLib.source_remove(self.watch)
         self.sock.close()
 
 

@@ -95,6 +95,7 @@ class TestFire(ShotsyncTestCase):
     def setUp(self):
         self.cams = []
         self.net = None
+        self.stdin = None
         super().setUp()
         self.addCleanup(self.stop_cams)
         self.home = os.path.join(self.tmp, "home")
@@ -158,7 +159,20 @@ CaptureTimeoutSec={ct}
         self.start_cams(n, *args)
         self.start_daemon()
         self.wait_ready()
+        self.stdin = self.daemon_fd0()
         return self.cams
+
+    def daemon_fd0(self):
+        try:
+            return os.readlink("/proc/%d/fd/0" % self.daemon.pid)
+        except FileNotFoundError:
+            return None
+
+    def stop_daemon(self, *args, **kwargs):
+        # libgphoto2's PTP/IP exit closes fd 0 unless the daemon prevents it.
+        if self.stdin is not None and self.daemon.poll() is None:
+            self.assertEqual(self.daemon_fd0(), self.stdin, "the daemon's file descriptor 0")
+        return super().stop_daemon(*args, **kwargs)
 
     def cameras_by_port(self):
         return {c[2]: c for c in self.call("ListCameras")[0]}
@@ -276,6 +290,7 @@ CaptureTimeoutSec={ct}
         shot2, results2, _ = self.fire()
         self.assert_ok(results2, cams)
         self.assertNotEqual(shot, shot2)
+        self.stop_daemon()
         return results[bad.port]
 
     # ---- tests ----
