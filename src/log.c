@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+/* Our own file and line are of no use to anyone reading the journal. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -62,6 +64,12 @@ int log_fields(int level, int error, const char *shot_id, const char *camera, co
         va_start(ap, fmt);
         g_autofree char *msg = g_strdup_vprintf(fmt, ap);
         va_end(ap);
+        if (!g_utf8_validate(msg, -1, NULL)) {
+                /* A file name that is not UTF-8: shown escaped, as on D-Bus. */
+                char *e = utf8_escape_invalid(msg);
+                g_free(msg);
+                msg = e;
+        }
         g_autofree char *path = raw_path ? utf8_escape_invalid(raw_path) : NULL;
 
         if (to_journal) {

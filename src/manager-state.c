@@ -290,6 +290,7 @@ void manager_save_state(Manager *m) {
         s->write_main = m->main_dirty;
         m->main_dirty = false;
         s->paused = engine_is_paused(m->engine);
+        s->last_shot = g_strdup(m->last_shot);
         engine_foreach_counter(m->engine, add_counter, s);
 
         GHashTableIter it;

@@ -153,6 +153,8 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
         case ENGINE_EVENT_FILE_ASSIGNED: {
                 bool late = f->flags & ENGINE_FILE_LATE;
                 double off = (double) (f->dt - s->trigger_time) / 1e9;
+                if (off == 0)
+                        off = 0; /* no "-0.000" */
                 log_fields(late ? LOG_NOTICE : LOG_INFO, 0, s->id, camera, raw,
                            "%s %s: %s (%+.3f s from the trigger).", late ? "Late file for shot" : "Shot", s->id, raw,
                            off);
@@ -441,11 +443,16 @@ static void on_watch(Watcher *w, WatchEventType type, const char *path, void *us
                         bus_property_changed(m, "State");
                 m->degraded_watch = true;
                 /* A watch limit hit on a big tree means thousands of these. */
-                if (m->n_degraded_logged < 10)
-                        log_warning("Cannot watch %s/%s (inotify watch limit or permissions): relying on the periodic "
-                                    "rescan for it. Raise fs.inotify.max_user_watches.",
-                                    m->config->raw_root, path);
-                else if (m->n_degraded_logged == 10)
+                if (m->n_degraded_logged < 10) {
+                        g_autofree char *abs = raw_path_of(m, path);
+                        if (access(abs, R_OK | X_OK) < 0 && errno != ENOENT)
+                                log_warning_errno(errno, "Cannot watch %s: %m. Relying on the periodic rescan for it.",
+                                                  abs);
+                        else
+                                log_warning("Cannot watch %s: the inotify watch limit is reached. Relying on the "
+                                            "periodic rescan for it; raise fs.inotify.max_user_watches.",
+                                            abs);
+                } else if (m->n_degraded_logged == 10)
                         log_warning("More folders cannot be watched; not listing them all.");
                 m->n_degraded_logged++;
                 manager_update_status(m);
@@ -734,6 +741,10 @@ static int restore_state(Manager *m) {
                         (void) engine_set_next_number(m->engine, c->date, c->next);
         }
         engine_set_paused(m->engine, st->paused);
+        if (st->last_shot) {
+                free(m->last_shot);
+                m->last_shot = xstrdup(st->last_shot);
+        }
 
         usec_t mono = now_monotonic();
         nsec_t real = now_realtime();
@@ -753,35 +764,41 @@ static int restore_state(Manager *m) {
 
 /* ---- life cycle ---- */
 
+static bool under_home(const char *p) {
+        return path_startswith_dir(p, "/home") || path_startswith_dir(p, "/root") || path_startswith_dir(p, "/run/user");
+}
+
 static int check_folders(Manager *m) {
         const Config *c = m->config;
         struct stat st;
 
         /* Say plainly what the service cannot do and why: the unit's
          * sandbox (ReadOnlyPaths=/ReadWritePaths=) is the usual reason. */
+        const char *hint = under_home(c->raw_root) ?
+                                   "Folders under /home, /root and /run/user are hidden by ProtectHome=: grant it with a "
+                                   "drop-in (ProtectHome=read-only and ReadOnlyPaths=, see shotsyncd(8))" :
+                                   "Grant it to the service with a drop-in (ReadOnlyPaths=, see shotsyncd(8))";
         if (stat(c->raw_root, &st) < 0) {
                 if (errno == ENOENT)
                         log_notice("RawRoot %s does not exist yet: waiting for it.", c->raw_root);
                 else
-                        log_error_errno(errno,
-                                        "Cannot read RawRoot %s: %m. Grant it to the service with a drop-in "
-                                        "(ReadOnlyPaths=%s).",
-                                        c->raw_root, c->raw_root);
+                        log_error_errno(errno, "Cannot read RawRoot %s: %m. %s.", c->raw_root, hint);
         } else if (!S_ISDIR(st.st_mode))
                 log_error("RawRoot %s is not a folder.", c->raw_root);
         else if (access(c->raw_root, R_OK | X_OK) < 0)
-                log_error_errno(errno,
-                                "Cannot read RawRoot %s: %m. Grant it to the service with a drop-in "
-                                "(ReadOnlyPaths=%s) and give user shotsync read access.",
-                                c->raw_root, c->raw_root);
+                log_error_errno(errno, "Cannot read RawRoot %s: %m. %s, and give user shotsync read access.",
+                                c->raw_root, hint);
 
         int r = publish_prepare(c->clean_root);
         if (r < 0) {
                 m->publish_blocked = true;
                 log_error_errno(r,
-                                "Cannot write CleanRoot %s: %m. Grant it to the service with a drop-in "
-                                "(ReadWritePaths=%s) and make it writable by user shotsync; publishing waits until then.",
-                                c->clean_root, c->clean_root);
+                                "Cannot write CleanRoot %s: %m. %s (ReadWritePaths=%s) and make it writable by user "
+                                "shotsync; publishing waits until then.",
+                                c->clean_root,
+                                under_home(c->clean_root) ? "Under /home it also needs ProtectHome=read-only" :
+                                                            "Grant it to the service with a drop-in",
+                                c->clean_root);
         }
         return 0;
 }

@@ -37,6 +37,7 @@ StateSnapshot *state_snapshot_free(StateSnapshot *s) {
                 g_free(s->counters[i].ranges);
         g_free(s->counters);
         g_free(s->forget);
+        g_free(s->last_shot);
         if (s->removed)
                 g_ptr_array_unref(s->removed);
         if (s->bad)
@@ -180,6 +181,8 @@ static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_l
         json_builder_begin_object(b);
         add_int(b, "version", STATE_VERSION);
         add_bool(b, "paused", s->paused);
+        json_builder_set_member_name(b, "last_shot");
+        json_builder_add_string_value(b, s->last_shot ?: "");
 
         json_builder_set_member_name(b, "counters");
         json_builder_begin_array(b);
@@ -363,6 +366,12 @@ int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
 
         g_autoptr(StateSnapshot) s = state_snapshot_new();
         s->paused = get_bool(&r, "paused");
+        JsonNode *ls = json_object_get_member(r.o, "last_shot");
+        if (ls && JSON_NODE_HOLDS_VALUE(ls) && json_node_get_value_type(ls) == G_TYPE_STRING) {
+                uint32_t d, n;
+                if (shot_parse_id(json_node_get_string(ls), &d, &n) >= 0)
+                        s->last_shot = g_strdup(json_node_get_string(ls));
+        }
 
         JsonArray *counters = get_array(&r, "counters");
         for (guint i = 0; counters && i < json_array_get_length(counters); i++) {
@@ -417,6 +426,8 @@ int state_shot_from_data(const char *data, size_t len, StateSnapshot *s) {
 void state_snapshot_absorb(StateSnapshot *newer, StateSnapshot *older) {
         newer->seq = MAX(newer->seq, older->seq);
         newer->write_main = newer->write_main || older->write_main;
+        if (!newer->last_shot)
+                newer->last_shot = g_steal_pointer(&older->last_shot);
         /* Shots the newer one does not mention keep the older version. */
         for (size_t i = 0; i < older->n_shots; i++) {
                 StateShot *o = &older->shots[i];

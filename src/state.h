@@ -51,6 +51,7 @@ typedef struct StateSnapshot {
         uint64_t seq;      /* the owner's count: what this snapshot brings up to */
         bool write_main;   /* counters or pause changed */
         bool paused;
+        char *last_shot;   /* the shot opened last, or NULL */
         StateCounter *counters;
         size_t n_counters;
         StateShot *shots;

@@ -148,3 +148,9 @@ static inline void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(cons
         if (n > 1)
                 qsort(base, n, size, cmp);
 }
+
+/* True when path is dir or below it ("/home/x" is below "/home", "/homes" is not). */
+static inline bool path_startswith_dir(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == 0);
+}

@@ -9,8 +9,10 @@ datadir="${MESON_INSTALL_PREFIX:-/usr}/share/shotsync"
 if [ ! -e /etc/shotsync/shotsync.conf ]; then
         install -D -m 0644 "$datadir/shotsync.conf" /etc/shotsync/shotsync.conf
 fi
-command -v systemd-sysusers >/dev/null && systemd-sysusers || true
-command -v systemd-tmpfiles >/dev/null && systemd-tmpfiles --create || true
+# Our files only, as dh_installsysusers and dh_installtmpfiles do: the
+# user before the folders it owns.
+command -v systemd-sysusers >/dev/null && systemd-sysusers shotsync.conf || true
+command -v systemd-tmpfiles >/dev/null && systemd-tmpfiles --create shotsync.conf || true
 if [ -d /run/systemd/system ]; then
         systemctl daemon-reload || true
         busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig 2>/dev/null || true

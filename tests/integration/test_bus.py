@@ -189,6 +189,7 @@ class TestBus(ShotsyncTestCase):
         self.wait_closed(self.shot(1))
         self.stop_daemon()
         self.start_daemon()
+        self.assertEqual(self.get_property("LastShot"), self.shot(1))  # kept across restarts
         self.call("SetShotMetadata", (self.shot(1), {"note": "re-aligned"}), "(sa{ss})")
         upd = self.wait_signal("ShotUpdated")
         self.assertEqual(set(upd[2]), {"Trig", "A", "B"})
