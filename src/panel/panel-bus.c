@@ -116,6 +116,7 @@ static void on_name_owner(GObject *obj, GParamSpec *pspec, gpointer userdata) {
         g_autofree char *owner = g_dbus_proxy_get_name_owner(G_DBUS_PROXY(p->proxy));
         reset_fill(p);
         shots_clear_open(p);
+        panel_message(p, false, "%s", ""); /* about the instance that went */
         if (!owner) {
                 panel_set_state(p, SERVICE_NOT_RUNNING);
                 return;

@@ -38,6 +38,14 @@ void panel_set_a11y_label(GtkWidget *w, const char *fmt, ...) {
         gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL, text, -1);
 }
 
+/* GTK 4.8 names a widget with both its label property and the labels
+ * related to it (a mnemonic label adds itself), giving "Fire Fire": a
+ * button named here keeps only the name given. */
+void panel_name_widget(GtkWidget *w, const char *name) {
+        gtk_accessible_reset_relation(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_RELATION_LABELLED_BY);
+        gtk_accessible_update_property(GTK_ACCESSIBLE(w), GTK_ACCESSIBLE_PROPERTY_LABEL, name, -1);
+}
+
 GtkWidget *panel_icon(const char *name) {
         GtkWidget *img = gtk_image_new_from_icon_name(name);
         /* Decorative: the word next to it says the same. */
@@ -99,7 +107,16 @@ void panel_update_header(Panel *p) {
                 panel_set_a11y_label(p->next_value, "Next shot number: unknown");
         }
 
+        /* With the service away, the newest shot we know of stands in. */
         const char *last = up ? shotsync_shotsync1_get_last_shot(p->proxy) : NULL;
+        if (!up) {
+                GHashTableIter it;
+                gpointer k;
+                g_hash_table_iter_init(&it, p->recent_rows);
+                while (g_hash_table_iter_next(&it, &k, NULL))
+                        if (!last || shots_compare_ids(k, last) > 0)
+                                last = k;
+        }
         if (!last || !*last) {
                 gtk_label_set_text(GTK_LABEL(p->last_value), "—");
                 gtk_label_set_text(GTK_LABEL(p->last_status), up ? "No shot yet" : "");
@@ -129,6 +146,7 @@ void panel_set_state(Panel *p, ServiceState state) {
         p->state = state;
         set_banner(p);
         panel_update_header(p);
+        shots_update_placeholder(p);
         controls_update(p);
 }
 
@@ -145,7 +163,6 @@ static GtkWidget *caption_value(const char *caption, const char *value_class, Gt
         gtk_label_set_xalign(GTK_LABEL(*value), 0);
         gtk_label_set_selectable(GTK_LABEL(*value), FALSE);
         gtk_box_append(GTK_BOX(box), *value);
-        gtk_accessible_update_relation(GTK_ACCESSIBLE(*value), GTK_ACCESSIBLE_RELATION_LABELLED_BY, cap, NULL, -1);
         if (extra) {
                 *extra = gtk_label_new("");
                 gtk_widget_add_css_class(*extra, "status-line");
@@ -229,7 +246,7 @@ static GtkWidget *build_shots(Panel *p) {
         gtk_box_append(GTK_BOX(p->open_box), p->open_placeholder);
         gtk_box_append(GTK_BOX(left), p->open_box);
 
-        GtkWidget *recent_title = gtk_label_new_with_mnemonic("_Recent shots of the day");
+        GtkWidget *recent_title = gtk_label_new_with_mnemonic("Recent shots of the _day");
         gtk_widget_add_css_class(recent_title, "section-title");
         gtk_label_set_xalign(GTK_LABEL(recent_title), 0);
         gtk_widget_set_margin_top(recent_title, 8);
@@ -239,8 +256,6 @@ static GtkWidget *build_shots(Panel *p) {
         gtk_widget_add_css_class(p->recent_list, "recent");
         gtk_list_box_set_selection_mode(GTK_LIST_BOX(p->recent_list), GTK_SELECTION_NONE);
         gtk_list_box_set_activate_on_single_click(GTK_LIST_BOX(p->recent_list), TRUE);
-        gtk_accessible_update_property(GTK_ACCESSIBLE(p->recent_list), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                       "Recent shots of the day", -1);
         gtk_label_set_mnemonic_widget(GTK_LABEL(recent_title), p->recent_list);
         p->recent_placeholder = gtk_label_new("No shot today yet");
         gtk_widget_add_css_class(p->recent_placeholder, "placeholder");
@@ -269,6 +284,16 @@ static void load_style(void) {
                                          "/org/shotsync/panel/icons");
 }
 
+/* The widgets are going: nothing from the bus may reach them any more. */
+static void on_window_destroy(GtkWidget *w, gpointer userdata) {
+        Panel *p = userdata;
+        panel_bus_stop(p);
+        if (p->tick_id) {
+                g_source_remove(p->tick_id);
+                p->tick_id = 0;
+        }
+}
+
 static void on_quit(GSimpleAction *action, GVariant *param, gpointer userdata) {
         Panel *p = userdata;
         gtk_window_destroy(GTK_WINDOW(p->window));
@@ -282,6 +307,7 @@ Panel *panel_new(GtkApplication *app, const PanelOptions *opts) {
         p->state = SERVICE_CONNECTING;
         p->open_rows = g_hash_table_new(g_str_hash, g_str_equal);
         p->recent_rows = g_hash_table_new(g_str_hash, g_str_equal);
+        p->details = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
         load_style();
         gtk_window_set_default_icon_name("shotsync-panel");
@@ -290,6 +316,7 @@ Panel *panel_new(GtkApplication *app, const PanelOptions *opts) {
         gtk_window_set_title(GTK_WINDOW(p->window), "Shotsync panel");
         gtk_window_set_default_size(GTK_WINDOW(p->window), 1360, 900);
         gtk_widget_add_css_class(p->window, "shotsync-panel");
+        g_signal_connect(p->window, "destroy", G_CALLBACK(on_window_destroy), p);
 
         GSimpleAction *quit = g_simple_action_new("quit", NULL);
         g_signal_connect(quit, "activate", G_CALLBACK(on_quit), p);
@@ -326,6 +353,7 @@ Panel *panel_free(Panel *p) {
         shots_free(p);
         g_hash_table_unref(p->open_rows);
         g_hash_table_unref(p->recent_rows);
+        g_hash_table_unref(p->details);
         g_free(p->bus_error);
         g_free((char *) p->opts.address);
         g_object_unref(p->app);

@@ -109,11 +109,15 @@ struct Panel {
         GtkWidget *recent_list, *recent_placeholder;
         GHashTable *recent_rows; /* id → RecentRow */
 
+        /* details windows */
+        GHashTable *details; /* id → GtkWindow */
+
         /* controls */
         GtkWidget *fire_button, *pause_button, *number_spin, *number_button, *number_label;
         GtkWidget *denied_label, *message_label;
         GtkWidget *fire_title, *fire_box;
-        bool number_edited; /* the user typed a number not yet sent */
+        bool number_edited;  /* the user typed a number not yet sent */
+        bool number_syncing; /* the panel itself is setting the number */
 };
 
 /* panel.c */
@@ -123,6 +127,7 @@ void panel_update_header(Panel *p);
 void panel_set_state(Panel *p, ServiceState state);
 void panel_message(Panel *p, bool error, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 GtkWidget *panel_icon(const char *name);
+void panel_name_widget(GtkWidget *w, const char *name);
 void panel_set_a11y_label(GtkWidget *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 char *panel_format_time(guint64 usec, bool with_date);
 
@@ -140,9 +145,9 @@ void shots_opened(Panel *p, const char *id, const char *const *expected, gint64 
 void shots_image(Panel *p, const char *id, const char *camera, bool late);
 void shots_closed(Panel *p, const char *id, const char *status, const char *const *missing, bool is_update);
 void shots_clear_open(Panel *p);
+void shots_update_placeholder(Panel *p);
 void shots_recent_set(Panel *p, const char *id, const char *status, guint files, guint n_missing,
                       const char *const *missing);
-void shots_recent_clear(Panel *p);
 RecentRow *shots_recent_get(Panel *p, const char *id);
 void shots_fill_open(Panel *p, GVariant *manifest);
 int shots_compare_ids(const char *a, const char *b);

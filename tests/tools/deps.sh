@@ -9,6 +9,7 @@ PACKAGES=(
         libsystemd-dev libglib2.0-dev libjson-glib-dev libgphoto2-dev
         dbus gphoto2 python3-gi gir1.2-glib-2.0 python3 util-linux
         valgrind mandoc libxml2-utils systemd systemd-container
+        libgtk-4-dev xvfb imagemagick python3-pyatspi at-spi2-core librsvg2-common desktop-file-utils
 )
 
 missing=()
