@@ -19,12 +19,13 @@ import math
 import os
 import statistics
 import sys
-import time
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 os.environ.setdefault("SHOTSYNC_SOURCE_DIR", os.path.join(HERE, ".."))
 
+import shotsynctest  # noqa: E402
 from test_fire import TestFire  # noqa: E402
 
 
@@ -61,7 +62,16 @@ def main():
     ap.add_argument("--cameras", type=int, default=8)
     ap.add_argument("--fires", type=int, default=50)
     ap.add_argument("--download", action="store_true", help="Download=true (images into the raw tree)")
+    ap.add_argument("--no-rt", action="store_true",
+                    help="run the daemon without CAP_SYS_NICE, as the hardened unit does (no SCHED_FIFO)")
     a = ap.parse_args()
+    if a.no_rt:
+        wrapper = os.path.join(tempfile.mkdtemp(prefix="bench-fire-"), "shotsyncd")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nexec setpriv --inh-caps=-sys_nice --bounding-set=-sys_nice %s "$@"\n'
+                    % shotsynctest.DAEMON)
+        os.chmod(wrapper, 0o755)
+        shotsynctest.DAEMON = wrapper
 
     b = Bench()
     b.download = a.download
@@ -92,8 +102,9 @@ def main():
         b.tearDown()
         b.doCleanups()
 
-    print("bench-fire: %d cameras, %d Fires (%d with errors), Download=%s, %d CPUs" % (
-        a.cameras, a.fires, errors, "true" if a.download else "false", os.cpu_count()))
+    print("bench-fire: %d cameras, %d Fires (%d with errors), Download=%s, %s, %d CPUs" % (
+        a.cameras, a.fires, errors, "true" if a.download else "false",
+        "no real-time priority" if a.no_rt else "real-time priority if permitted", os.cpu_count()))
     if not skews:
         return 1
     print(summary("trigger skew", "us", skews))

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Shared between the camera manager's files: camera.c (the event loop side:
- * the camera table, Fire, results, hot-plug) and camera-worker.c (one thread
- * per camera: libgphoto2, the barrier, capture and download).
+/* Shared between the camera manager's files: camera.c (the camera table,
+ * libgphoto2's lists, USB hot-plug, life cycle), camera-fire.c (Fire: the
+ * loop's side — arm, barrier, cork, results, deadline — and the camera
+ * thread's — capture, wait, download) and camera-worker.c (the camera
+ * thread: connect, identity, clock, checks, reconnect; PTP/IP workarounds).
  *
  * Ownership: the loop thread owns CameraManager and creates, retires and
  * frees CameraWorkers. A worker thread touches only its own Camera and
@@ -12,8 +14,10 @@
  * port lists, the settings cache) is touched only under gphoto_lock. */
 
 #include <glib.h>
+#include <netinet/in.h>
 #include <gphoto2/gphoto2.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <systemd/sd-device.h>
 
@@ -64,8 +68,8 @@ struct CameraWorker {
         uint32_t result_seq;       /* == fire_seq once answered */
         FireResult result;
 
-        CameraSocket socks[4];     /* PTP/IP: the open camera's sockets */
-        size_t n_socks;
+        CameraSocket socks[4];     /* lock: PTP/IP: the open camera's sockets */
+        size_t n_socks;            /* lock */
 
         atomic_bool quit;          /* == stop, readable without the lock */
 
@@ -74,6 +78,7 @@ struct CameraWorker {
         bool retired;              /* gone from the configuration */
 
         /* Its own thread only: */
+        CameraAbilities detected;  /* explicit usb: port: the model found there */
         Camera *camera;
         GPContext *context;
         char last_error[256];      /* last message libgphoto2 reported on context */
@@ -104,8 +109,7 @@ struct CameraManager {
         _Atomic int64_t fire_time;   /* CLOCK_REALTIME fire instant of the last release */
         _Atomic uint32_t cancelled;  /* seq of a Fire called off after arming */
         uint32_t seq;
-        int64_t spin_ns;             /* spin at the barrier before sleeping */
-        bool fifo, yield;
+        atomic_bool rt_denied;       /* SCHED_FIFO refused once: do not ask again */
 
         struct Fire *fire; /* the running Fire, or NULL */
         bool stopping;
@@ -115,9 +119,48 @@ struct CameraManager {
  * loading, detection, port library loading, settings) runs under it. */
 extern pthread_mutex_t gphoto_lock;
 
+/* camera.c */
+/* Joins and frees retired workers whose thread has ended. */
+void camera_manager_reap(CameraManager *cm);
+
+/* camera-fire.c */
+/* Something came through the eventfd: collect answers, maybe finish. */
+void camera_fire_notify(CameraManager *cm);
+/* Finishes the running Fire now (the daemon stops). */
+void camera_fire_abort(CameraManager *cm, const char *why);
+
+/* The camera's thread, in camera-fire.c: released at the barrier, fires,
+ * waits, downloads, answers. Returns true when the camera must be
+ * re-opened. */
+bool camera_worker_fire(CameraWorker *w);
+/* Wakes every worker waiting at the barrier. */
+void camera_barrier_release(CameraManager *cm, uint32_t seq);
+
 /* camera-worker.c */
+static inline bool camera_worker_should_stop(CameraWorker *w) {
+        return atomic_load_explicit(&w->quit, memory_order_relaxed);
+}
+/* libgphoto2's error, with what it told the worker's context. */
+char *camera_gp_error_text(CameraWorker *w, int r);
+/* Reads and drops pending events; < 0: the link is gone. */
+int camera_worker_drain_events(CameraWorker *w, unsigned max);
+/* Real-time priority for the calling thread around the critical path, when
+ * the service may have it (LimitRTPRIO=, no RestrictRealtime=); after the
+ * first refusal it is not asked for again. */
+typedef struct CameraSched {
+        bool changed;
+        int policy;
+        struct sched_param param;
+} CameraSched;
+void camera_rt_enter(CameraManager *cm, int priority, CameraSched *saved);
+void camera_rt_leave(const CameraSched *saved);
+/* "ptpip:ADDR[:PORT[:EVENTPORT]]", as libgphoto2's ptp2 parses it. */
+bool camera_parse_ptpip(const char *port, struct in_addr *addr, uint16_t *cmd, uint16_t *evt);
+/* Under w->lock: the recorded sockets are still the camera's. */
+bool camera_worker_socks_valid(CameraWorker *w);
+
 int camera_worker_start(CameraWorker *w);
-/* Wakes a parked or backing-off worker (stop, kick, arm). Takes w->lock. */
+/* Wakes a parked or backing-off worker (stop, kick, arm); w->lock held. */
 void camera_worker_wake(CameraWorker *w);
 /* Cuts a stuck PTP/IP camera's link (shutdown of its sockets) so that its
  * worker gets an error at once instead of after libgphoto2's own timeout.
@@ -126,8 +169,6 @@ void camera_worker_abort_io(CameraWorker *w);
 /* File descriptor 0 open (on /dev/null if it was closed): see
  * fix_ptpip_jpgfd() in camera-worker.c. */
 void camera_keep_fd0(void);
-/* Wakes every worker waiting at the barrier. */
-void camera_barrier_release(CameraManager *cm, uint32_t seq);
 /* Tells the loop that something changed (a result, an exit). */
 void camera_manager_notify(CameraManager *cm);
 

@@ -20,8 +20,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <malloc.h>
 #include <poll.h>
 #include <netinet/in.h>
@@ -33,7 +31,6 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 
 #include "camera-internal.h"
@@ -44,16 +41,8 @@ pthread_mutex_t gphoto_lock = PTHREAD_MUTEX_INITIALIZER;
 #define CHECK_INTERVAL_USEC (2 * USEC_PER_SEC)   /* idle: drain events, notice a dead link */
 #define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
 #define BACKOFF_MAX_USEC (30 * USEC_PER_SEC)
-#define FILES_QUIET_USEC (300 * 1000)            /* more files of one capture (RAW+JPEG) */
-#define WAIT_SLICE_MSEC 100
 
 /* ---- small helpers ---- */
-
-static int64_t now_mono_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
 
 static struct timespec mono_timespec(usec_t at) {
         return (struct timespec) { .tv_sec = (time_t) (at / USEC_PER_SEC),
@@ -108,7 +97,7 @@ static GPContextFeedback on_context_cancel(GPContext *context, void *userdata) {
 
 /* "I/O problem (No camera found at …)": libgphoto2's code and, when it told
  * the context more, that too. */
-static char *gp_error_text(CameraWorker *w, int r) {
+char *camera_gp_error_text(CameraWorker *w, int r) {
         const char *what = gp_result_as_string(r);
         if (!isempty(w->last_error) && !strstr(what, w->last_error))
                 return g_strdup_printf("%s (%s)", w->last_error, what);
@@ -134,14 +123,10 @@ static void set_state(CameraWorker *w, const char *state) {
                 log_fields(LOG_DEBUG, 0, NULL, name, NULL, "Camera %s (%s) is %s.", name, w->port, state);
 }
 
-static bool should_stop(CameraWorker *w) {
-        return atomic_load_explicit(&w->quit, memory_order_relaxed);
-}
-
 /* ---- PTP/IP sockets: the watchdog's handle on a stuck camera ---- */
 
 /* "ptpip:ADDR[:PORT[:EVENTPORT]]", as libgphoto2's ptp2 parses it. */
-static bool parse_ptpip(const char *port, struct in_addr *addr, uint16_t *cmd, uint16_t *evt) {
+bool camera_parse_ptpip(const char *port, struct in_addr *addr, uint16_t *cmd, uint16_t *evt) {
         g_auto(GStrv) parts = g_strsplit(port + strlen("ptpip:"), ":", 4);
         unsigned long p1 = 15740, p2;
         if (!parts[0] || inet_pton(AF_INET, parts[0], addr) != 1)
@@ -157,22 +142,20 @@ static bool parse_ptpip(const char *port, struct in_addr *addr, uint16_t *cmd, u
 }
 
 /* libgphoto2 does not show its sockets; they are the process's TCP sockets
- * connected to the camera's address, found right after gp_camera_init()
- * (under gphoto_lock, so no other camera is connecting meanwhile). */
-static int record_sockets(CameraWorker *w) {
+ * connected to the camera's address (one camera per address: see
+ * configured_ports()). Only under gphoto_lock, so that no other camera is
+ * connecting meanwhile. Calls f for each; stops when it returns false. */
+static void for_camera_sockets(CameraWorker *w, bool (*f)(CameraWorker *w, int fd, const struct stat *st)) {
         struct in_addr addr;
         uint16_t cmd, evt;
 
-        if (!port_is_ptpip(w->port) || !parse_ptpip(w->port, &addr, &cmd, &evt))
-                return 0;
+        if (!port_is_ptpip(w->port) || !camera_parse_ptpip(w->port, &addr, &cmd, &evt))
+                return;
         DIR *d = opendir("/proc/self/fd");
         if (!d)
-                return 0;
-        size_t n = 0;
-        bool too_high = false;
+                return;
         struct dirent *de;
-        pthread_mutex_lock(&w->lock);
-        while ((de = readdir(d)) && n < ELEMENTSOF(w->socks)) {
+        while ((de = readdir(d))) {
                 char *end;
                 long fd = strtol(de->d_name, &end, 10);
                 if (*end || fd < 0 || fd == dirfd(d))
@@ -186,16 +169,37 @@ static int record_sockets(CameraWorker *w) {
                     peer.sin_addr.s_addr != addr.s_addr ||
                     (ntohs(peer.sin_port) != cmd && ntohs(peer.sin_port) != evt))
                         continue;
-                w->socks[n++] = (CameraSocket) { .fd = (int) fd, .ino = st.st_ino };
-                if (fd >= FD_SETSIZE)
-                        too_high = true;
+                if (!f(w, (int) fd, &st))
+                        break;
         }
-        w->n_socks = n;
-        pthread_mutex_unlock(&w->lock);
         closedir(d);
+}
+
+static bool add_socket(CameraWorker *w, int fd, const struct stat *st) {
+        if (w->n_socks >= ELEMENTSOF(w->socks))
+                return false;
+        w->socks[w->n_socks++] = (CameraSocket) { .fd = fd, .ino = st->st_ino };
+        return true;
+}
+
+/* Right after gp_camera_init(). */
+static int record_sockets(CameraWorker *w) {
+        pthread_mutex_lock(&w->lock);
+        w->n_socks = 0;
+        for_camera_sockets(w, add_socket);
+        bool too_high = false;
+        for (size_t i = 0; i < w->n_socks; i++)
+                too_high = too_high || w->socks[i].fd >= FD_SETSIZE;
+        pthread_mutex_unlock(&w->lock);
         /* libgphoto2 waits on its sockets with select(): beyond FD_SETSIZE
          * that writes out of bounds. */
         return too_high ? -EMFILE : 0;
+}
+
+static bool close_leaked(CameraWorker *w, int fd, const struct stat *st) {
+        log_debug("Camera %s: closing socket %i that libgphoto2 left open.", w->port, fd);
+        close(fd);
+        return true;
 }
 
 void camera_worker_abort_io(CameraWorker *w) {
@@ -208,7 +212,7 @@ void camera_worker_abort_io(CameraWorker *w) {
         }
 }
 
-/* libgphoto2 2.5.28 and later (still in 2.5.34): ptp2's camera_exit() closes
+/* libgphoto2 2.5.28 and later (still so upstream): ptp2's camera_exit() closes
  * params->jpgfd, a socket only Fuji's PTP/IP code opens; for any other
  * PTP/IP camera it is 0 from calloc(), so every exit closes file descriptor
  * 0 — whatever the daemon holds there by then (a file being published, a
@@ -254,7 +258,7 @@ static int probe_ptpip(CameraWorker *w) {
         struct in_addr addr;
         uint16_t cmd, evt;
 
-        if (!parse_ptpip(w->port, &addr, &cmd, &evt)) {
+        if (!camera_parse_ptpip(w->port, &addr, &cmd, &evt)) {
                 g_snprintf(w->last_error, sizeof w->last_error, "bad PTP/IP address %s", w->port);
                 return GP_ERROR_BAD_PARAMETERS;
         }
@@ -275,8 +279,10 @@ static int probe_ptpip(CameraWorker *w) {
                 r = r > 0 && err == 0 ? 0 : -1;
         }
         if (r < 0) {
-                g_snprintf(w->last_error, sizeof w->last_error, "cannot connect to %s:%u: %s", inet_ntoa(addr), cmd,
-                           g_strerror(errno));
+                char ip[INET_ADDRSTRLEN] = "?";
+                int e = errno;
+                (void) inet_ntop(AF_INET, &addr, ip, sizeof ip);
+                g_snprintf(w->last_error, sizeof w->last_error, "cannot connect to %s:%u: %s", ip, cmd, g_strerror(e));
                 return GP_ERROR_IO;
         }
         return 0;
@@ -326,6 +332,18 @@ static int lookup_usb_abilities(CameraWorker *w, CameraAbilities *ret) {
         return found;
 }
 
+/* "usb:BBB,DDD": whether its device node exists, without asking
+ * libgphoto2 (whose detection leaks on every call). */
+static bool usb_port_present(const char *port) {
+        unsigned bus, dev;
+        char end;
+        if (sscanf(port, "usb:%u,%u%c", &bus, &dev, &end) != 2)
+                return true; /* some other form: let libgphoto2 judge */
+        char path[64];
+        g_snprintf(path, sizeof path, "/dev/bus/usb/%03u/%03u", bus, dev);
+        return access(path, F_OK) == 0;
+}
+
 /* Under gphoto_lock. */
 static int open_camera(CameraWorker *w, Camera **ret) {
         CameraAbilities a = w->abilities;
@@ -334,9 +352,20 @@ static int open_camera(CameraWorker *w, Camera **ret) {
         int r;
 
         if (a.model[0] == 0) {
-                r = lookup_usb_abilities(w, &a);
-                if (r < 0)
-                        return r;
+                /* An explicit usb: port: its model is detected once per
+                 * device (a device number is not reused until it wraps). */
+                if (!usb_port_present(w->port)) {
+                        g_snprintf(w->last_error, sizeof w->last_error, "no USB device at %s", w->port);
+                        return GP_ERROR_IO_USB_FIND;
+                }
+                if (w->detected.model[0] == 0) {
+                        r = lookup_usb_abilities(w, &w->detected);
+                        if (r < 0) {
+                                w->detected = (CameraAbilities) {};
+                                return r;
+                        }
+                }
+                a = w->detected;
         }
         r = gp_camera_new(&camera);
         if (r < 0)
@@ -352,7 +381,12 @@ static int open_camera(CameraWorker *w, Camera **ret) {
         if (r >= 0)
                 r = gp_camera_init(camera, w->context);
         if (r < 0) {
+                w->detected = (CameraAbilities) {}; /* another device there next time? */
                 gp_camera_free(camera);
+                /* ptp2 keeps its PTP/IP sockets open when the session
+                 * fails after connecting (and never closes them): nobody
+                 * else has a socket to this camera now. */
+                for_camera_sockets(w, close_leaked);
                 return r;
         }
         *ret = camera;
@@ -453,7 +487,7 @@ static void set_clock(CameraWorker *w, const char *id) {
                 if (r >= 0)
                         log_fields(LOG_INFO, 0, NULL, id, NULL, "Set the clock of camera %s.", id);
                 else {
-                        g_autofree char *e = gp_error_text(w, r);
+                        g_autofree char *e = camera_gp_error_text(w, r);
                         log_fields(LOG_NOTICE, 0, NULL, id, NULL, "Cannot set the clock of camera %s: %s.", id, e);
                 }
         } else
@@ -465,7 +499,7 @@ static void set_clock(CameraWorker *w, const char *id) {
 /* Events pending on an open camera (late CaptureComplete, the user's own
  * shots, property changes) are read and dropped: the next capture must see
  * only its own. An error means the link is gone. */
-static int drain_events(CameraWorker *w, unsigned max) {
+int camera_worker_drain_events(CameraWorker *w, unsigned max) {
         for (unsigned i = 0; i < max; i++) {
                 CameraEventType type = GP_EVENT_TIMEOUT;
                 void *data = NULL;
@@ -493,7 +527,7 @@ static int worker_connect(CameraWorker *w, char **ret_error) {
         }
 
         pthread_mutex_lock(&gphoto_lock);
-        if (should_stop(w))
+        if (camera_worker_should_stop(w))
                 r = GP_ERROR_CANCEL;
         else
                 r = open_camera(w, &camera);
@@ -507,7 +541,7 @@ static int worker_connect(CameraWorker *w, char **ret_error) {
         }
         pthread_mutex_unlock(&gphoto_lock);
         if (r < 0) {
-                *ret_error = gp_error_text(w, r);
+                *ret_error = camera_gp_error_text(w, r);
                 return r;
         }
         if (k < 0) {
@@ -531,9 +565,9 @@ static int worker_connect(CameraWorker *w, char **ret_error) {
 
         if (clock)
                 set_clock(w, id);
-        r = drain_events(w, 100);
+        r = camera_worker_drain_events(w, 100);
         if (r < 0) {
-                *ret_error = gp_error_text(w, r);
+                *ret_error = camera_gp_error_text(w, r);
                 return r;
         }
         return 0;
@@ -590,282 +624,37 @@ void camera_worker_wake(CameraWorker *w) {
         pthread_cond_signal(&w->cond);
 }
 
-/* ---- the barrier ---- */
+/* ---- real-time priority, sockets ---- */
 
-static long futex(_Atomic uint32_t *addr, int op, uint32_t val) {
-        return syscall(SYS_futex, (uint32_t *) addr, op, val, NULL, NULL, 0);
+void camera_rt_enter(CameraManager *cm, int priority, CameraSched *saved) {
+        *saved = (CameraSched) {};
+        if (atomic_load_explicit(&cm->rt_denied, memory_order_relaxed))
+                return;
+        if (pthread_getschedparam(pthread_self(), &saved->policy, &saved->param) != 0)
+                return;
+        struct sched_param p = { .sched_priority = priority };
+        int r = pthread_setschedparam(pthread_self(), SCHED_FIFO, &p);
+        if (r == 0) {
+                saved->changed = true;
+                return;
+        }
+        if (!atomic_exchange(&cm->rt_denied, true))
+                log_info("Cameras are fired without real-time priority (%s); "
+                         "LimitRTPRIO=2 and RestrictRealtime=no in the unit lower the trigger skew.", g_strerror(r));
 }
 
-static bool barrier_open(CameraManager *cm, uint32_t seq, uint32_t *ret_go) {
-        uint32_t go = atomic_load_explicit(&cm->go, memory_order_acquire);
-        *ret_go = go;
-        return (int32_t) (go - seq) >= 0;
+void camera_rt_leave(const CameraSched *saved) {
+        if (saved->changed)
+                (void) pthread_setschedparam(pthread_self(), saved->policy, &saved->param);
 }
 
-/* Nothing but a load and a futex wait between the release and the capture
- * command. The optional spin (µs) keeps the thread on its CPU for the last
- * moments; see bench/bench-fire.py for what it buys. */
-static void barrier_wait(CameraManager *cm, uint32_t seq) {
-        uint32_t go;
-
-        if (cm->spin_ns > 0) {
-                int64_t end = now_mono_ns() + cm->spin_ns;
-                while (!barrier_open(cm, seq, &go)) {
-                        if (now_mono_ns() > end)
-                                break;
-                        __builtin_ia32_pause();
-                }
+bool camera_worker_socks_valid(CameraWorker *w) {
+        for (size_t i = 0; i < w->n_socks; i++) {
+                struct stat st;
+                if (fstat(w->socks[i].fd, &st) < 0 || st.st_ino != w->socks[i].ino)
+                        return false;
         }
-        while (!barrier_open(cm, seq, &go))
-                (void) futex(&cm->go, FUTEX_WAIT_PRIVATE, go);
-}
-
-void camera_barrier_release(CameraManager *cm, uint32_t seq) {
-        atomic_store_explicit(&cm->released_ns, now_mono_ns(), memory_order_relaxed);
-        atomic_store_explicit(&cm->go, seq, memory_order_release);
-        (void) futex(&cm->go, FUTEX_WAKE_PRIVATE, INT_MAX);
-}
-
-/* ---- firing ---- */
-
-/* Writes the image to root/<id>/<name> through a hidden temporary name,
- * with the fire instant as its mtime, never replacing an existing file. */
-static int download_one(CameraWorker *w, const char *root, const char *id, const CameraFilePath *p, nsec_t t,
-                        char **ret_path, char **ret_error) {
-        g_autofree char *dir = g_build_filename(root, id, NULL);
-        g_autofree char *name = camera_safe_name(p->name, 128);
-        _cleanup_close_ int dfd = -1, fd = -1;
-        CameraFile *file = NULL;
-        int r;
-
-        if (!name)
-                name = g_strdup("image");
-        if (g_mkdir_with_parents(dir, 0755) < 0 ||
-            (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-                r = negative_errno();
-                *ret_error = g_strdup_printf("cannot create %s: %s", dir, g_strerror(-r));
-                return r;
-        }
-        g_autofree char *tmp = g_strdup_printf(".%s.%08x.part", name, g_random_int());
-        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd < 0) {
-                r = negative_errno();
-                *ret_error = g_strdup_printf("cannot write in %s: %s", dir, g_strerror(-r));
-                return r;
-        }
-        int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 3); /* gp_file_free() closes its own */
-        if (fd2 < 0 || gp_file_new_from_fd(&file, fd2) < 0) {
-                r = fd2 < 0 ? negative_errno() : -ENOMEM;
-                if (fd2 >= 0)
-                        close(fd2);
-                (void) unlinkat(dfd, tmp, 0);
-                *ret_error = g_strdup_printf("cannot write in %s: %s", dir, g_strerror(-r));
-                return r;
-        }
-        w->last_error[0] = 0;
-        r = gp_camera_file_get(w->camera, p->folder, p->name, GP_FILE_TYPE_NORMAL, file, w->context);
-        gp_file_free(file);
-        if (r < 0) {
-                (void) unlinkat(dfd, tmp, 0);
-                g_autofree char *e = gp_error_text(w, r);
-                *ret_error = g_strdup_printf("download of %s/%s failed: %s", p->folder, p->name, e);
-                return -EIO;
-        }
-
-        struct timespec ts[2] = { { .tv_sec = t / NSEC_PER_SEC, .tv_nsec = t % NSEC_PER_SEC } };
-        ts[1] = ts[0];
-        struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_size == 0 || futimens(fd, ts) < 0 || fsync(fd) < 0) {
-                r = st.st_size == 0 ? -ENODATA : negative_errno();
-                (void) unlinkat(dfd, tmp, 0);
-                *ret_error = g_strdup_printf("cannot store %s/%s: %s", p->folder, p->name, g_strerror(-r));
-                return r;
-        }
-
-        /* A camera's counter restarts (new card, reset): never overwrite an
-         * earlier shot's raw file; "IMG_0001-2.JPG" instead. */
-        const char *dot = strrchr(name, '.');
-        g_autofree char *stem = g_strndup(name, dot && dot != name ? (gsize) (dot - name) : strlen(name));
-        const char *ext = dot && dot != name ? dot : "";
-        g_autofree char *final = g_strdup(name);
-        for (unsigned i = 2;; i++) {
-                r = renameat2(dfd, tmp, dfd, final, RENAME_NOREPLACE);
-                if (r < 0 && errno == EINVAL) { /* no RENAME_NOREPLACE here */
-                        r = linkat(dfd, tmp, dfd, final, 0);
-                        if (r == 0)
-                                (void) unlinkat(dfd, tmp, 0);
-                }
-                if (r == 0 || errno != EEXIST || i > 9999)
-                        break;
-                g_free(final);
-                final = g_strdup_printf("%s-%u%s", stem, i, ext);
-        }
-        if (r < 0) {
-                r = negative_errno();
-                (void) unlinkat(dfd, tmp, 0);
-                *ret_error = g_strdup_printf("cannot store %s in %s: %s", name, dir, g_strerror(-r));
-                return r;
-        }
-        (void) fsync(dfd);
-        *ret_path = g_build_filename(dir, final, NULL);
-        return 0;
-}
-
-/* Parks the worker again in the same breath when the camera stays open, so
- * that a Fire right after this one's answer finds it ready. */
-static void post_result(CameraWorker *w, uint32_t seq, bool ok, char *message, uint64_t latency, bool park) {
-        pthread_mutex_lock(&w->lock);
-        w->phase = park ? PHASE_PARKED : PHASE_IDLE;
-        fire_result_clear(&w->result);
-        w->result = (FireResult) {
-                .camera = g_strdup(w->id ?: w->port),
-                .port = g_strdup(w->port),
-                .status = g_strdup(ok ? "ok" : "error"),
-                .message = message,
-                .latency_usec = latency,
-        };
-        w->result_seq = seq;
-        w->overdue = false;
-        pthread_mutex_unlock(&w->lock);
-        camera_manager_notify(w->cm);
-}
-
-/* Returns true when the camera must be re-opened. */
-static bool worker_fire(CameraWorker *w) {
-        CameraManager *cm = w->cm;
-
-        pthread_mutex_lock(&w->lock);
-        uint32_t seq = w->fire_seq;
-        usec_t timeout = w->fire_timeout;
-        g_autofree char *root = g_strdup(w->download_root);
-        g_autofree char *id = g_strdup(w->id ?: w->port);
-        pthread_mutex_unlock(&w->lock);
-
-        if (cm->fifo) {
-                struct sched_param sp = { .sched_priority = 1 };
-                int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
-                if (e) log_debug("FIFO: %s", strerror(e));
-        }
-        atomic_store_explicit(&w->at_barrier, seq, memory_order_release);
-        barrier_wait(cm, seq);
-        if (atomic_load_explicit(&cm->cancelled, memory_order_acquire) == seq) {
-                pthread_mutex_lock(&w->lock);
-                w->phase = PHASE_IDLE;
-                pthread_mutex_unlock(&w->lock);
-                return false;
-        }
-
-        /* The critical path: the capture command, nothing else. */
-        int64_t released = atomic_load_explicit(&cm->released_ns, memory_order_relaxed);
-        w->last_error[0] = 0;
-        int r = gp_camera_trigger_capture(w->camera, w->context);
-        int64_t triggered = now_mono_ns();
-        if (cm->fifo) {
-                struct sched_param sp = { .sched_priority = 0 };
-                (void) pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
-        }
-        uint64_t latency = triggered > released ? (uint64_t) (triggered - released) / 1000 : 0;
-
-        nsec_t t = atomic_load_explicit(&cm->fire_time, memory_order_relaxed);
-        usec_t deadline = (usec_t) (released / 1000) + timeout;
-        bool reopen = false;
-        char *message = NULL;
-        bool ok = false;
-
-        if (r < 0) {
-                g_autofree char *e = gp_error_text(w, r);
-                message = g_strdup_printf("capture failed: %s", e);
-                /* A refusal is an answer; anything else may leave late
-                 * replies on the link. */
-                reopen = r != GP_ERROR_CAMERA_BUSY && r != GP_ERROR_NOT_SUPPORTED;
-                goto done;
-        }
-
-        /* Wait for the new image(s), to our own deadline. */
-        GPtrArray *files = g_ptr_array_new_with_free_func(free);
-        bool complete = false;
-        usec_t quiet_until = 0;
-        for (;;) {
-                usec_t now = now_monotonic();
-                if (should_stop(w)) {
-                        r = GP_ERROR_CANCEL;
-                        break;
-                }
-                if (now >= deadline)
-                        break;
-                if (files->len > 0 && (complete || now >= quiet_until))
-                        break;
-                usec_t until = files->len > 0 ? MIN(deadline, quiet_until) : deadline;
-                int ms = (int) MIN((until - now + 999) / 1000, (usec_t) WAIT_SLICE_MSEC);
-                CameraEventType type = GP_EVENT_TIMEOUT;
-                void *data = NULL;
-                r = gp_camera_wait_for_event(w->camera, MAX(ms, 1), &type, &data, w->context);
-                if (r < 0) {
-                        free(data);
-                        break;
-                }
-                if (type == GP_EVENT_FILE_ADDED && data) {
-                        g_ptr_array_add(files, data);
-                        quiet_until = now_monotonic() + FILES_QUIET_USEC;
-                        continue;
-                }
-                if (type == GP_EVENT_CAPTURE_COMPLETE)
-                        complete = true;
-                free(data);
-        }
-
-        if (files->len == 0) {
-                if (r == GP_ERROR_CANCEL)
-                        message = g_strdup("stopped");
-                else if (r < 0) {
-                        g_autofree char *e = gp_error_text(w, r);
-                        message = g_strdup_printf("waiting for the image failed: %s", e);
-                } else
-                        message = g_strdup_printf("timeout: no image within %.3g s", (double) timeout / USEC_PER_SEC);
-                reopen = true;
-                g_ptr_array_free(files, true);
-                goto done;
-        }
-        if (r < 0)
-                reopen = true; /* got the image, but the link is unwell */
-
-        GString *msg = g_string_new(NULL);
-        ok = true;
-        for (guint i = 0; i < files->len; i++) {
-                const CameraFilePath *p = files->pdata[i];
-                g_autofree char *path = NULL, *error = NULL;
-                if (msg->len)
-                        g_string_append(msg, "; ");
-                if (!root) {
-                        g_string_append_printf(msg, "%s/%s on the camera", p->folder, p->name);
-                        continue;
-                }
-                if (download_one(w, root, id, p, t, &path, &error) < 0) {
-                        ok = false;
-                        reopen = true;
-                        g_string_append(msg, error);
-                        log_fields(LOG_WARNING, 0, NULL, id, NULL, "Camera %s: %s.", id, error);
-                        continue;
-                }
-                g_string_append(msg, path);
-                w->last_error[0] = 0;
-                r = gp_camera_file_delete(w->camera, p->folder, p->name, w->context);
-                if (r < 0) {
-                        g_autofree char *e = gp_error_text(w, r);
-                        log_fields(LOG_DEBUG, 0, NULL, id, NULL, "Camera %s: %s/%s left on the camera: %s.", id,
-                                   p->folder, p->name, e);
-                }
-        }
-        message = g_string_free(msg, false);
-        g_ptr_array_free(files, true);
-
-done:
-        /* What came after the image (CaptureComplete) must not be taken for
-         * the next capture's. */
-        if (!reopen && drain_events(w, 10) < 0)
-                reopen = true;
-        post_result(w, seq, ok, message, latency, !reopen);
-        return reopen;
+        return true;
 }
 
 /* ---- the thread ---- */
@@ -882,13 +671,13 @@ static void *worker_main(void *p) {
         gp_context_set_error_func(w->context, on_context_error, w);
         gp_context_set_cancel_func(w->context, on_context_cancel, w);
 
-        while (!should_stop(w)) {
+        while (!camera_worker_should_stop(w)) {
                 if (!w->camera) {
                         g_autofree char *error = NULL;
                         set_state(w, "connecting");
                         if (worker_connect(w, &error) < 0) {
                                 close_camera(w);
-                                if (should_stop(w))
+                                if (camera_worker_should_stop(w))
                                         break;
                                 g_autofree char *state = g_strdup_printf("error: %s", error);
                                 set_state(w, state);
@@ -897,6 +686,8 @@ static void *worker_main(void *p) {
                                         break;
                                 continue;
                         }
+                        if (backoff > 0)
+                                log_fields(LOG_INFO, 0, NULL, w->id, NULL, "Camera %s (%s) is back.", w->id, w->port);
                         backoff = 0;
                         pthread_mutex_lock(&w->lock);
                         w->open = true;
@@ -908,15 +699,15 @@ static void *worker_main(void *p) {
                 case WAKE_STOP:
                         goto out;
                 case WAKE_FIRE:
-                        if (worker_fire(w))
+                        if (camera_worker_fire(w))
                                 close_camera(w);
                         break;
                 case WAKE_TIMEOUT:
                 case WAKE_KICK:
                         w->last_error[0] = 0;
-                        int r = drain_events(w, 100);
+                        int r = camera_worker_drain_events(w, 100);
                         if (r < 0) {
-                                g_autofree char *e = gp_error_text(w, r);
+                                g_autofree char *e = camera_gp_error_text(w, r);
                                 g_autofree char *state = g_strdup_printf("error: link lost: %s", e);
                                 set_state(w, state);
                                 close_camera(w);
@@ -952,3 +743,4 @@ int camera_worker_start(CameraWorker *w) {
         (void) pthread_setname_np(w->thread, name);
         return 0;
 }
+

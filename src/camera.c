@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* The camera manager, event loop side (SPEC §4 Fire, ListCameras; §5
- * [Trigger]): the table of cameras from Ports= (or USB detection and
- * hot-plug for Ports=auto), Fire (arm the parked workers, open the shot,
- * release them together, collect their answers or give up at the
- * deadline), and the results handed to the bus. The worker threads are in
- * camera-worker.c; they talk back only through an eventfd. */
+/* The camera manager, event loop side (SPEC §4 ListCameras, §5 [Trigger]):
+ * libgphoto2's lists loaded once, the table of cameras from Ports= (or USB
+ * detection and hot-plug through sd-device for Ports=auto), reload, the
+ * eventfd the camera threads answer through, start and stop. Fire is in
+ * camera-fire.c, the camera threads in camera-worker.c. */
 
-#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,28 +14,8 @@
 #include "camera-internal.h"
 #include "log.h"
 
-#define FIRE_MARGIN_USEC (200 * 1000)        /* workers give up on their own first */
-#define SETTLE_USEC (50 * 1000)              /* a camera finishing a check joins the Fire */
-#define BARRIER_WAIT_USEC (200 * 1000)       /* every armed worker at the barrier */
 #define DETECT_DELAY_USEC (700 * 1000)       /* after a USB event, let the device settle */
 #define DETECT_RETRY_USEC (200 * 1000)       /* libgphoto2 busy (a camera connecting) */
-
-typedef struct Fire {
-        uint32_t seq;
-        char shot_id[SHOT_ID_MAX];
-        nsec_t t;
-        usec_t released;
-        double timeout_sec;
-        size_t n, n_pending;
-        CameraWorker **workers; /* NULL where the camera was not fired */
-        FireResult *results;
-        bool *answered;
-        sd_event_source *timer;
-        FireDoneFn done;
-        void *userdata;
-} Fire;
-
-static void reap_retired(CameraManager *cm);
 
 /* ---- workers ---- */
 
@@ -240,11 +218,27 @@ static GPtrArray *configured_ports(CameraManager *cm) {
         bool have_ptpip = false;
 
         for (char **p = cm->manager->config->ports; p && *p; p++) {
+                struct in_addr addr;
+                uint16_t cmd, evt;
                 bool dup = false;
-                for (guint i = 0; i < out->len; i++)
-                        dup = dup || streq(((Wanted *) out->pdata[i])->port, *p);
-                if (dup)
+                if (port_is_ptpip(*p) && !camera_parse_ptpip(*p, &addr, &cmd, &evt)) {
+                        log_warning("[Trigger] Ports=%s: not an address libgphoto2 understands "
+                                    "(ptpip:IPv4[:PORT]); ignored.", *p);
                         continue;
+                }
+                /* One camera per address: its sockets are told apart by it. */
+                for (guint i = 0; i < out->len; i++) {
+                        const char *q = ((Wanted *) out->pdata[i])->port;
+                        struct in_addr a2;
+                        uint16_t c2, e2;
+                        dup = dup || streq(q, *p) ||
+                              (port_is_ptpip(*p) && port_is_ptpip(q) && camera_parse_ptpip(q, &a2, &c2, &e2) &&
+                               a2.s_addr == addr.s_addr && c2 == cmd);
+                }
+                if (dup) {
+                        log_warning("[Trigger] Ports=%s: the same camera is listed twice; ignored.", *p);
+                        continue;
+                }
                 Wanted *x = g_new0(Wanted, 1);
                 x->port = g_strdup(*p);
                 if (port_is_ptpip(*p)) {
@@ -351,11 +345,35 @@ static int on_detect_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* libgphoto2's detection costs (and, in 2.5.30, leaks 8 bytes per USB
+ * device for each of its ~2,600 models), so only cameras trigger it: what
+ * libgphoto2's udev rules mark (ID_GPHOTO2), a still-image interface, or a
+ * device at one of our cameras' ports. */
+static bool is_camera_event(CameraManager *cm, sd_device *d) {
+        const char *v = NULL, *bus = NULL, *dev = NULL;
+
+        if (sd_device_get_property_value(d, "ID_GPHOTO2", &v) >= 0 && !isempty(v))
+                return true;
+        if (sd_device_get_property_value(d, "ID_USB_INTERFACES", &v) >= 0 && v && strstr(v, ":06"))
+                return true;
+        if (sd_device_get_property_value(d, "BUSNUM", &bus) < 0 || sd_device_get_property_value(d, "DEVNUM", &dev) < 0)
+                return false;
+        g_autofree char *port = g_strdup_printf("usb:%03u,%03u", (unsigned) atoi(bus), (unsigned) atoi(dev));
+        for (guint i = 0; i < cm->workers->len; i++)
+                if (streq(((CameraWorker *) cm->workers->pdata[i])->port, port))
+                        return true;
+        return false;
+}
+
 static int on_usb_event(sd_device_monitor *mon, sd_device *d, void *userdata) {
         CameraManager *cm = userdata;
         const char *sysname = NULL;
         (void) sd_device_get_sysname(d, &sysname);
-        log_debug("USB device %s added or removed; looking for cameras.", sysname ?: "?");
+        if (!is_camera_event(cm, d)) {
+                log_debug("USB device %s added or removed: not a camera.", sysname ?: "?");
+                return 0;
+        }
+        log_debug("USB camera %s added or removed; looking for cameras.", sysname ?: "?");
         schedule_detect(cm, DETECT_DELAY_USEC);
         return 0;
 }
@@ -401,272 +419,6 @@ static void apply_config(CameraManager *cm) {
         g_ptr_array_free(wanted, true);
 }
 
-/* ---- Fire ---- */
-
-static void fire_free(Fire *f) {
-        if (!f)
-                return;
-        sd_event_source_disable_unref(f->timer);
-        if (f->results)
-                fire_results_free(f->results, f->n);
-        g_free(f->workers);
-        g_free(f->answered);
-        g_free(f);
-}
-
-static void fire_log(Fire *f) {
-        GString *s = g_string_new(NULL);
-        size_t ok = 0;
-        for (size_t i = 0; i < f->n; i++) {
-                FireResult *r = &f->results[i];
-                if (streq(r->status, "ok"))
-                        ok++;
-                g_string_append_printf(s, "%s%s %s", i ? "; " : "", r->camera, r->status);
-                if (streq(r->status, "ok") || f->workers[i])
-                        g_string_append_printf(s, " %" PRIu64 " µs", r->latency_usec);
-                if (!streq(r->status, "ok") && !isempty(r->message))
-                        g_string_append_printf(s, " (%s)", r->message);
-        }
-        log_fields(ok == f->n ? LOG_INFO : LOG_WARNING, 0, f->shot_id, NULL, NULL,
-                   "Fire %s: %zu of %zu camera%s ok: %s.", f->shot_id, ok, f->n, f->n == 1 ? "" : "s", s->str);
-        g_string_free(s, true);
-}
-
-/* Takes the answers the workers left in their slots. */
-static void fire_collect(CameraManager *cm) {
-        Fire *f = cm->fire;
-        for (size_t i = 0; f && i < f->n; i++) {
-                CameraWorker *w = f->workers[i];
-                if (!w || f->answered[i])
-                        continue;
-                pthread_mutex_lock(&w->lock);
-                if (w->result_seq == f->seq) {
-                        fire_result_clear(&f->results[i]);
-                        f->results[i] = w->result;
-                        w->result = (FireResult) {};
-                        w->result_seq = 0;
-                        f->answered[i] = true;
-                        f->n_pending--;
-                }
-                pthread_mutex_unlock(&w->lock);
-        }
-}
-
-/* Every camera answered, or the deadline passed (stuck = true), or the
- * daemon stops: done() is called, exactly once. */
-static void fire_finish(CameraManager *cm, const char *why) {
-        Fire *f = TAKE_PTR(cm->fire);
-
-        for (size_t i = 0; i < f->n; i++) {
-                CameraWorker *w = f->workers[i];
-                if (!w)
-                        continue;
-                w->in_fire = false;
-                if (f->answered[i])
-                        continue;
-                FireResult *r = &f->results[i];
-                g_free(r->status);
-                r->status = g_strdup("error");
-                g_free(r->message);
-                r->message = g_strdup_printf("%s", why);
-                pthread_mutex_lock(&w->lock);
-                if (w->fire_seq == f->seq && w->phase == PHASE_ARMED) {
-                        /* Still inside libgphoto2: not ready until it comes
-                         * back; cut its link so that it does so now. */
-                        w->overdue = true;
-                        camera_worker_abort_io(w);
-                }
-                pthread_mutex_unlock(&w->lock);
-        }
-        fire_log(f);
-        f->done(cm->manager, f->shot_id, f->results, f->n, f->userdata);
-        fire_free(f);
-        reap_retired(cm);
-}
-
-static int on_fire_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
-        CameraManager *cm = userdata;
-        if (!cm->fire)
-                return 0;
-        fire_collect(cm);
-        g_autofree char *why = g_strdup_printf("timeout: no answer within %.3g s", cm->fire->timeout_sec);
-        fire_finish(cm, why);
-        return 0;
-}
-
-static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        CameraManager *cm = userdata;
-        eventfd_t v;
-        (void) eventfd_read(fd, &v);
-
-        if (cm->fire) {
-                fire_collect(cm);
-                if (cm->fire->n_pending == 0)
-                        fire_finish(cm, "no answer");
-        }
-        reap_retired(cm);
-        return 0;
-}
-
-static char *not_fired_reason(CameraWorker *w) {
-        pthread_mutex_lock(&w->lock);
-        char *s;
-        if (w->phase == PHASE_ARMED)
-                s = g_strdup(w->overdue ? "not fired: still stuck in the previous capture"
-                                        : "not fired: busy with the previous capture");
-        else if (w->open)
-                s = g_strdup("not fired: busy checking the camera");
-        else
-                s = g_strdup_printf("not fired: %s", w->state ?: "not connected");
-        pthread_mutex_unlock(&w->lock);
-        return s;
-}
-
-/* Arms every parked worker; one that is just checking its link (a few ms)
- * is waited for a little. Returns the number armed. */
-static size_t arm_workers(CameraManager *cm, uint32_t seq, usec_t timeout, const char *root, bool *armed) {
-        size_t n = cm->workers->len, n_armed = 0;
-        usec_t until = now_monotonic() + SETTLE_USEC;
-
-        for (;;) {
-                size_t settling = 0;
-                for (size_t i = 0; i < n; i++) {
-                        CameraWorker *w = cm->workers->pdata[i];
-                        if (armed[i])
-                                continue;
-                        pthread_mutex_lock(&w->lock);
-                        if (w->phase == PHASE_PARKED) {
-                                w->phase = PHASE_ARMED;
-                                w->fire_seq = seq;
-                                w->fire_timeout = timeout;
-                                g_free(w->download_root);
-                                w->download_root = g_strdup(root);
-                                atomic_store_explicit(&w->at_barrier, 0, memory_order_relaxed);
-                                camera_worker_wake(w);
-                                armed[i] = true;
-                                n_armed++;
-                        } else if (w->phase == PHASE_IDLE && w->open)
-                                settling++;
-                        else if (w->phase == PHASE_IDLE && !w->open) {
-                                w->kick = true; /* backing off: try again now */
-                                camera_worker_wake(w);
-                        }
-                        pthread_mutex_unlock(&w->lock);
-                }
-                if (settling == 0 || now_monotonic() >= until)
-                        return n_armed;
-                usleep(200);
-        }
-}
-
-/* Until every armed worker waits at the barrier (or a bound: one that is
- * not there yet still passes through, late). */
-static void wait_at_barrier(CameraManager *cm, uint32_t seq, const bool *armed) {
-        usec_t start = now_monotonic();
-        for (unsigned spins = 0;; spins++) {
-                bool all = true;
-                for (size_t i = 0; all && i < cm->workers->len; i++)
-                        if (armed[i]) {
-                                CameraWorker *w = cm->workers->pdata[i];
-                                all = atomic_load_explicit(&w->at_barrier, memory_order_acquire) == seq;
-                        }
-                if (all)
-                        return;
-                usec_t now = now_monotonic();
-                if (now - start > BARRIER_WAIT_USEC) {
-                        log_warning("Fire: a camera thread did not reach the barrier in time; firing anyway.");
-                        return;
-                }
-                if (spins < 1000)
-                        sched_yield();
-                else
-                        usleep(50);
-        }
-}
-
-int manager_cameras_fire(Manager *m, FireDoneFn done, void *userdata) {
-        CameraManager *cm = m->cameras;
-        int r;
-
-        if (!cm || cm->stopping || cm->workers->len == 0)
-                return -ENODEV;
-        if (cm->fire)
-                return -EBUSY;
-
-        size_t n = cm->workers->len;
-        uint32_t seq = ++cm->seq ?: ++cm->seq;
-        usec_t timeout = (usec_t) (m->config->capture_timeout_sec * USEC_PER_SEC);
-        g_autofree bool *armed = g_new0(bool, n);
-
-        size_t n_armed = arm_workers(cm, seq, timeout, m->config->download ? m->config->download_root : NULL, armed);
-        if (n_armed == 0)
-                return -ENODEV;
-        wait_at_barrier(cm, seq, armed);
-
-        /* The fire instant: every armed worker is parked at the barrier. */
-        nsec_t t = now_realtime();
-        Shot *shot = NULL;
-        r = manager_fire_shot(m, t, &shot);
-        if (r < 0) {
-                atomic_store_explicit(&cm->cancelled, seq, memory_order_relaxed);
-                camera_barrier_release(cm, seq);
-                return log_error_errno(r, "Fire: cannot open a shot: %m");
-        }
-        atomic_store_explicit(&cm->fire_time, t, memory_order_relaxed);
-        camera_barrier_release(cm, seq);
-        if (cm->yield)
-                sched_yield();
-
-        /* Off the critical path from here on. */
-        Fire *f = g_new0(Fire, 1);
-        f->seq = seq;
-        g_strlcpy(f->shot_id, shot->id, sizeof f->shot_id);
-        f->t = t;
-        f->released = (usec_t) (atomic_load(&cm->released_ns) / 1000);
-        f->timeout_sec = m->config->capture_timeout_sec;
-        f->n = n;
-        f->workers = g_new0(CameraWorker *, n);
-        f->results = g_new0(FireResult, n);
-        f->answered = g_new0(bool, n);
-        f->done = done;
-        f->userdata = userdata;
-        for (size_t i = 0; i < n; i++) {
-                CameraWorker *w = cm->workers->pdata[i];
-                FireResult *res = &f->results[i];
-                pthread_mutex_lock(&w->lock);
-                res->camera = g_strdup(w->id ?: w->port);
-                pthread_mutex_unlock(&w->lock);
-                res->port = g_strdup(w->port);
-                if (armed[i]) {
-                        f->workers[i] = w;
-                        w->in_fire = true;
-                        f->n_pending++;
-                        res->status = g_strdup("error");
-                        res->message = g_strdup("no answer");
-                } else {
-                        res->status = g_strdup("error");
-                        res->message = not_fired_reason(w);
-                }
-        }
-        r = sd_event_add_time(m->event, &f->timer, CLOCK_MONOTONIC,
-                              usec_add(usec_add(f->released, timeout), FIRE_MARGIN_USEC), 0, on_fire_deadline, cm);
-        if (r < 0)
-                log_warning_errno(r, "Fire: cannot arm its deadline (%m); waiting for every camera.");
-        else
-                (void) sd_event_source_set_description(f->timer, "fire-deadline");
-        cm->fire = f;
-        log_fields(LOG_DEBUG, 0, f->shot_id, NULL, NULL, "Fire %s: %zu of %zu camera%s released.", f->shot_id, n_armed,
-                   n, n == 1 ? "" : "s");
-        /* Answers that came before the Fire existed are in the eventfd. */
-        return 0;
-}
-
-void fire_results_free(FireResult *r, size_t n) {
-        for (size_t i = 0; r && i < n; i++)
-                fire_result_clear(&r[i]);
-        g_free(r);
-}
-
 /* ---- ListCameras ---- */
 
 CameraInfo **manager_cameras_list(Manager *m) {
@@ -708,7 +460,7 @@ unsigned manager_cameras_count(Manager *m) {
 
 /* ---- life cycle ---- */
 
-static void reap_retired(CameraManager *cm) {
+void camera_manager_reap(CameraManager *cm) {
         for (guint i = 0; i < cm->retired->len;) {
                 CameraWorker *w = cm->retired->pdata[i];
                 pthread_mutex_lock(&w->lock);
@@ -724,14 +476,21 @@ static void reap_retired(CameraManager *cm) {
         }
 }
 
+/* A worker answered, changed state or ended. */
+static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        CameraManager *cm = userdata;
+        eventfd_t v;
+        (void) eventfd_read(fd, &v);
+        camera_fire_notify(cm);
+        camera_manager_reap(cm);
+        return 0;
+}
+
 int manager_cameras_start(Manager *m) {
         CameraManager *cm = g_new0(CameraManager, 1);
         int r;
 
         cm->manager = m;
-        { const char *e = getenv("SHOTSYNC_BARRIER_SPIN_USEC"); if (e) cm->spin_ns = atoll(e) * 1000; } /* XXX experiment */
-        { const char *e = getenv("SHOTSYNC_FIFO"); cm->fifo = e && atoi(e); } /* XXX experiment */
-        { const char *e = getenv("SHOTSYNC_YIELD"); cm->yield = e && atoi(e); } /* XXX experiment */
         cm->workers = g_ptr_array_new();
         cm->retired = g_ptr_array_new();
         cm->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -776,10 +535,7 @@ void manager_cameras_stop(Manager *m) {
 
         for (guint i = 0; i < cm->workers->len; i++)
                 cam_worker_request_stop(cm->workers->pdata[i]);
-        if (cm->fire) {
-                fire_collect(cm);
-                fire_finish(cm, "not answered: the daemon is stopping");
-        }
+        camera_fire_abort(cm, "not answered: the daemon is stopping");
         for (guint i = 0; i < cm->workers->len; i++)
                 cam_worker_join(cm->workers->pdata[i]);
         for (guint i = 0; i < cm->retired->len; i++)

@@ -90,6 +90,8 @@ class TestFire(ShotsyncTestCase):
     cameras = ""  # no [Camera] groups: every folder of RawRoot is a camera
     folders = ()  # only the emulated cameras' folders
     capture_timeout = 2
+    window = 4
+    timeout = 6  # shots missing a faulty camera's image close soon
     ports = None  # None: the emulators'
 
     def setUp(self):
@@ -279,7 +281,7 @@ CaptureTimeoutSec={ct}
         self.assertEqual(results[bad.port][2], "error", results[bad.port])
         self.assert_ok(results, cams[1:])
         self.assertLess(rtt, self.capture_timeout + 1.0, "Fire round trip")
-        self.assertIsNotNone(self.signals.find("Fired", lambda p: p[0] == shot))
+        self.wait_signal("Fired", lambda p: p[0] == shot)
         # The shot still gets the images of the good cameras.
         closed = self.wait_closed(shot, timeout=self.timeout + 10)
         self.assertEqual(closed[1], "timeout")
@@ -342,7 +344,12 @@ CaptureTimeoutSec={ct}
         bad.fault("hang")
         t0 = time.monotonic()
         h = self.fire_async()
+        opened = self.wait_signal("ShotOpened")
         # The daemon answers other calls while a camera hangs.
+        s = time.monotonic()
+        shot = self.call("GetShot", (opened[0],), "(s)")[0]
+        self.assertEqual(shot["id"], opened[0])
+        self.assertLess(time.monotonic() - s, 0.5, "GetShot while a camera hangs")
         for _ in range(3):
             s = time.monotonic()
             self.assertIsInstance(self.get_property("Version"), str)
@@ -390,9 +397,45 @@ CaptureTimeoutSec={ct}
         self.assertEqual(self.call_error("Fire"), ERROR + "NoCameras")
         self.stop_daemon()
 
+    def test_ports_auto(self):
+        # No USB camera here: detection finds none, hot-plug is watched (or
+        # the daemon says it cannot), and Fire has nothing to fire.
+        self.ports = "auto"
+        self.write_config()
+        self.start_daemon()
+        self.assertEqual(self.call("ListCameras")[0], [])
+        self.assertEqual(self.call_error("Fire"), ERROR + "NoCameras")
+        self.call("Reload")
+        self.assertEqual(self.call("ListCameras")[0], [])
+        self.stop_daemon()
+
+    def test_usb_port_absent(self):
+        # An explicit USB port with nothing plugged in: listed, in error, not
+        # fired; the other camera is fired as usual.
+        self.start_cams(1)
+        self.ports = "usb:250,250;" + self.cams[0].port
+        self.write_config()
+        self.start_daemon()
+        self.wait_ready()
+        self.wait(lambda: self.cameras_by_port()["usb:250,250"][3].startswith("error"), what="usb: in error")
+        listed = self.cameras_by_port()["usb:250,250"]
+        self.assertEqual(listed[0], "usb:250,250")
+        self.assertIn("no USB device", listed[3])
+        _, results, _ = self.fire()
+        self.assertEqual(results["usb:250,250"][2], "error")
+        self.assertIn("not fired", results["usb:250,250"][3])
+        self.assert_ok(results, self.cams)
+        self.stop_daemon()
+
     def test_camera_comes_back(self):
         cams = self.start_with_cams(2)
         gone = cams[1]
+        _, results, _ = self.fire()
+        self.assert_ok(results, cams)
+        first = results[gone.port][3]
+        self.assertTrue(first.endswith("/IMG_0001.JPG"), first)
+        with open(first, "rb") as f:
+            first_bytes = f.read()
         gone.stop(signal.SIGKILL)
         # The idle check notices the lost link without a Fire.
         self.wait_state(gone, lambda s: s != "ready", "the killed camera not ready")
@@ -404,6 +447,11 @@ CaptureTimeoutSec={ct}
         self.wait_ready(timeout=45)
         _, results, _ = self.fire()
         self.assert_ok(results, cams)
+        # The restarted camera counts from 1 again: the earlier raw file is
+        # kept as it was, the new one gets another name.
+        self.assertTrue(results[gone.port][3].endswith("/IMG_0001-2.JPG"), results[gone.port])
+        with open(first, "rb") as f:
+            self.assertEqual(f.read(), first_bytes)
         self.stop_daemon()
 
     def test_reload_ports(self):
