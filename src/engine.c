@@ -4,56 +4,7 @@
 #include <glib.h>
 #include <stdio.h>
 
-#include "engine.h"
-#include "timeindex.h"
-#include "tombstones.h"
-
-/* Internal flag: the file sits in the unassigned index and expiry list. */
-#define ENGINE_FILE_INDEXED (1u << 7)
-
-typedef struct EngineCamera {
-        char *name;
-        uint32_t first_slot;
-        uint16_t n_kinds;
-        bool expected;
-} EngineCamera;
-
-/* Used shot numbers of one date, as sorted [first, last] runs: numbers are
- * nearly always contiguous, so a date costs a few bytes however many shots
- * it had. */
-typedef struct Counter {
-        uint32_t next;
-        GArray *ranges; /* uint32_t pairs */
-} Counter;
-
-typedef struct ShotList {
-        Shot *head, *tail;
-} ShotList;
-
-struct Engine {
-        EngineParams params;
-        EngineEventFn fn;
-        void *userdata;
-        bool paused;
-
-        GPtrArray *cameras; /* EngineCamera*, index = camera id */
-        GHashTable *camera_by_name;
-        uint32_t n_slots;
-
-        GHashTable *files;      /* set of &EngineFile.key, every file in memory */
-        TimeIndex unassigned;   /* EngineFile by dt */
-        EngineFile *oldest, *newest; /* unassigned files by seen_at */
-        size_t n_unassigned;
-
-        TimeIndex shot_index; /* live shots by trigger time */
-        nsec_t max_half;      /* widest half window among live shots */
-        GPtrArray *live;      /* Shot*, unordered; sorted lazily for callers */
-        bool live_sorted;
-        ShotList collecting, closed;
-
-        GHashTable *counters; /* date → Counter* */
-        Tombstones tombstones;
-};
+#include "engine-internal.h"
 
 static const char *const shot_status_table[_SHOT_STATUS_MAX] = {
         [SHOT_COLLECTING] = "collecting",
@@ -74,42 +25,6 @@ int shot_status_from_string(const char *s, ShotStatus *ret) {
         return -EINVAL;
 }
 
-int shot_format_id(uint32_t date, uint32_t number, char buf[static SHOT_ID_MAX]) {
-        int n = snprintf(buf, SHOT_ID_MAX, "%08" PRIu32 "-%03" PRIu32, date, number);
-        return n > 0 && n < SHOT_ID_MAX ? 0 : -EINVAL;
-}
-
-int shot_parse_id(const char *id, uint32_t *ret_date, uint32_t *ret_number) {
-        char date[9];
-        uint32_t d;
-
-        if (!id || strlen(id) < 12 || id[8] != '-')
-                return -EINVAL;
-        memcpy(date, id, 8);
-        date[8] = 0;
-        if (parse_date(date, &d) < 0)
-                return -EINVAL;
-
-        const char *p = id + 9;
-        uint64_t n = 0;
-        size_t len = strlen(p);
-        if (len < 3 || len > 9)
-                return -EINVAL;
-        for (; *p; p++) {
-                if (*p < '0' || *p > '9')
-                        return -EINVAL;
-                n = n * 10 + (uint64_t) (*p - '0');
-        }
-        if (n == 0)
-                return -EINVAL;
-        /* Only the canonical spelling: "001" but not "0001" for 1. */
-        if (len > 3 && id[9] == '0')
-                return -EINVAL;
-        *ret_date = d;
-        *ret_number = (uint32_t) n;
-        return 0;
-}
-
 static void emit(Engine *e, EngineEventType type, Shot *s, EngineFile *f) {
         if (!e->fn)
                 return;
@@ -125,151 +40,10 @@ static int date_of(const Engine *e, nsec_t t, uint32_t *ret) {
         return (e->params.date_of ?: default_date_of)(t, ret);
 }
 
-/* ---- cameras and slots ---- */
-
-static EngineCamera *camera_get(const Engine *e, uint32_t c) {
-        return c < e->cameras->len ? e->cameras->pdata[c] : NULL;
-}
-
-static void camera_free(void *p) {
-        EngineCamera *c = p;
-        if (!c)
-                return;
-        free(c->name);
-        free(c);
-}
-
-int engine_add_camera(Engine *e, const char *name, unsigned n_kinds, bool expected, uint32_t *ret) {
-        if (isempty(name) || n_kinds == 0 || n_kinds > UINT16_MAX)
-                return -EINVAL;
-        if (g_hash_table_contains(e->camera_by_name, name))
-                return -EEXIST;
-        if (e->cameras->len >= ENGINE_NO_CAMERA - 1)
-                return -E2BIG;
-
-        EngineCamera *c = g_new0(EngineCamera, 1);
-        c->name = xstrdup(name);
-        c->n_kinds = (uint16_t) n_kinds;
-        c->expected = expected;
-        c->first_slot = e->n_slots;
-        e->n_slots += n_kinds;
-
-        uint32_t idx = e->cameras->len;
-        g_ptr_array_add(e->cameras, c);
-        g_hash_table_insert(e->camera_by_name, c->name, GUINT_TO_POINTER(idx + 1));
-        if (ret)
-                *ret = idx;
-        return 0;
-}
-
-int engine_find_camera(const Engine *e, const char *name, uint32_t *ret) {
-        void *v = g_hash_table_lookup(e->camera_by_name, name);
-        if (!v)
-                return -ENOENT;
-        if (ret)
-                *ret = GPOINTER_TO_UINT(v) - 1;
-        return 0;
-}
-
-int engine_update_camera(Engine *e, uint32_t camera, unsigned n_kinds, bool expected) {
-        EngineCamera *c = camera_get(e, camera);
-        if (!c)
-                return -ENOENT;
-        if (n_kinds == 0 || n_kinds > UINT16_MAX)
-                return -EINVAL;
-        if (n_kinds != c->n_kinds) {
-                /* Fresh slots, so that open shots keep meaning what they meant. */
-                c->first_slot = e->n_slots;
-                e->n_slots += n_kinds;
-                c->n_kinds = (uint16_t) n_kinds;
-        }
-        c->expected = expected;
-        return 0;
-}
-
-uint32_t engine_n_cameras(const Engine *e) {
-        return e->cameras->len;
-}
-
-const char *engine_camera_name(const Engine *e, uint32_t camera) {
-        EngineCamera *c = camera_get(e, camera);
-        return c ? c->name : NULL;
-}
-
-unsigned engine_camera_n_kinds(const Engine *e, uint32_t camera) {
-        EngineCamera *c = camera_get(e, camera);
-        return c ? c->n_kinds : 0;
-}
-
-bool engine_camera_expected(const Engine *e, uint32_t camera) {
-        EngineCamera *c = camera_get(e, camera);
-        return c && c->expected;
-}
-
-static bool slot_of(const Engine *e, uint32_t camera, unsigned kind, uint32_t *ret) {
-        EngineCamera *c = camera_get(e, camera);
-        if (!c || kind >= c->n_kinds)
-                return false;
-        *ret = c->first_slot + kind;
-        return true;
-}
-
-static bool shot_slot_test(const Shot *s, uint32_t slot) {
-        uint32_t w = slot / 64;
-        return w < s->n_slot_words && (s->slots[w] >> (slot % 64)) & 1;
-}
-
-static void shot_slot_set(Shot *s, uint32_t slot) {
-        uint32_t w = slot / 64;
-        if (w >= s->n_slot_words) {
-                uint32_t n = MAX(w + 1, s->n_slot_words * 2);
-                s->slots = g_renew(uint64_t, s->slots, n);
-                memset(s->slots + s->n_slot_words, 0, (n - s->n_slot_words) * sizeof(uint64_t));
-                s->n_slot_words = n;
-        }
-        s->slots[w] |= UINT64_C(1) << (slot % 64);
-}
-
-bool shot_has_slot(const Shot *s, const Engine *e, uint32_t camera, unsigned kind) {
-        uint32_t slot;
-        return slot_of(e, camera, kind, &slot) && shot_slot_test(s, slot);
-}
-
-bool shot_camera_present(const Shot *s, const Engine *e, uint32_t camera) {
-        EngineCamera *c = camera_get(e, camera);
-        if (!c)
-                return false;
-        for (unsigned k = 0; k < c->n_kinds; k++)
-                if (!shot_slot_test(s, c->first_slot + k))
-                        return false;
-        return true;
-}
-
-static bool shot_expects(const Shot *s, uint32_t camera) {
-        uint32_t lo = 0, hi = s->n_expected;
-        while (lo < hi) {
-                uint32_t mid = lo + (hi - lo) / 2;
-                if (s->expected[mid] == camera)
-                        return true;
-                if (s->expected[mid] < camera)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return false;
-}
-
-uint32_t shot_missing(const Shot *s, const Engine *e, uint32_t *ret, uint32_t n_max) {
-        uint32_t n = 0;
-        for (uint32_t i = 0; i < s->n_expected && n < n_max; i++)
-                if (!shot_camera_present(s, e, s->expected[i]))
-                        ret[n++] = s->expected[i];
-        return n;
-}
 
 /* ---- shot lists (sorted by deadline; appends are the common case) ---- */
 
-static void list_insert(ShotList *l, Shot *s) {
+void eng_list_insert(ShotList *l, Shot *s) {
         Shot *after = l->tail;
         while (after && after->deadline > s->deadline)
                 after = after->prev;
@@ -348,14 +122,14 @@ static gboolean key_equal(const void *a, const void *b) {
         return x->a == y->a && x->b == y->b;
 }
 
-static EngineFile *lookup_key(const Engine *e, const EnginePathKey *k) {
+EngineFile *eng_lookup_key(const Engine *e, const EnginePathKey *k) {
         const EnginePathKey *found = NULL;
         if (!g_hash_table_lookup_extended(e->files, k, (void **) &found, NULL))
                 return NULL;
         return container_of(found, EngineFile, key);
 }
 
-static EngineFile *file_new(const EngineFileInfo *info, const EnginePathKey *key, usec_t now) {
+EngineFile *eng_file_new(const EngineFileInfo *info, const EnginePathKey *key, usec_t now) {
         size_t len = strlen(info->path);
         EngineFile *f = malloc(sizeof(EngineFile) + len + 1);
         if (!f)
@@ -384,7 +158,7 @@ static void file_drop(Engine *e, EngineFile *f, bool remember) {
 
 /* ---- shots ---- */
 
-static void live_add(Engine *e, Shot *s) {
+void eng_live_add(Engine *e, Shot *s) {
         s->live_pos = e->live->len;
         g_ptr_array_add(e->live, s);
         e->live_sorted = false;
@@ -401,7 +175,7 @@ static void live_remove(Engine *e, Shot *s) {
         e->live_sorted = false;
 }
 
-static void shot_index_add(Engine *e, Shot *s) {
+void eng_shot_index_add(Engine *e, Shot *s) {
         time_index_add(&e->shot_index, s, s->trigger_time);
         nsec_t half = MAX(s->trigger_time - s->window_start, s->window_end - s->trigger_time);
         e->max_half = MAX(e->max_half, half);
@@ -416,7 +190,7 @@ static void shot_free(Shot *s) {
         free(s);
 }
 
-static Shot *shot_alloc(Engine *e, uint32_t date, uint32_t number, nsec_t t, nsec_t ws, nsec_t we) {
+Shot *eng_shot_alloc(Engine *e, uint32_t date, uint32_t number, nsec_t t, nsec_t ws, nsec_t we) {
         Shot *s = g_new0(Shot, 1);
         s->date = date;
         s->number = number;
@@ -445,19 +219,19 @@ static void close_shot(Engine *e, Shot *s, ShotStatus status, usec_t now) {
         s->status = status;
         s->closed_at = now;
         s->deadline = now + e->params.late_grace;
-        list_insert(&e->closed, s);
+        eng_list_insert(&e->closed, s);
         emit(e, ENGINE_EVENT_SHOT_CLOSED, s, NULL);
 }
 
-static void maybe_complete(Engine *e, Shot *s, usec_t now) {
+void eng_maybe_complete(Engine *e, Shot *s, usec_t now) {
         if (s->status == SHOT_COLLECTING && s->n_missing == 0)
                 close_shot(e, s, SHOT_COMPLETE, now);
 }
 
 /* Puts f into s for good. The caller checks completeness afterwards. */
-static void assign(Engine *e, Shot *s, EngineFile *f, bool emit_event) {
+void eng_assign(Engine *e, Shot *s, EngineFile *f, bool emit_event) {
         uint32_t slot;
-        bool ok = slot_of(e, f->camera, f->kind, &slot);
+        bool ok = eng_slot_of(e, f->camera, f->kind, &slot);
         assert(ok);
         (void) ok;
 
@@ -466,8 +240,8 @@ static void assign(Engine *e, Shot *s, EngineFile *f, bool emit_event) {
         if (s->status != SHOT_COLLECTING)
                 f->flags |= ENGINE_FILE_LATE;
         shot_add_file(s, f);
-        shot_slot_set(s, slot);
-        if (shot_expects(s, f->camera) && shot_camera_present(s, e, f->camera)) {
+        eng_slot_set(s, slot);
+        if (eng_shot_expects(s, f->camera) && shot_camera_present(s, e, f->camera)) {
                 assert(s->n_missing > 0);
                 s->n_missing--;
         }
@@ -528,7 +302,7 @@ static bool pick_visit(void *item, void *userdata) {
                 c->pick->nearest_containing = s;
                 c->pick->nearest_dist = d;
         }
-        if (!shot_slot_test(s, c->slot) && shot_better(s, d, c->pick->best, c->pick->best_dist)) {
+        if (!eng_slot_test(s, c->slot) && shot_better(s, d, c->pick->best, c->pick->best_dist)) {
                 c->pick->best = s;
                 c->pick->best_dist = d;
         }
@@ -580,7 +354,7 @@ static bool collect_visit(void *item, void *userdata) {
 
         if (f->dt < c->s->window_start || f->dt > c->s->window_end)
                 return true;
-        if (!slot_of(c->e, f->camera, f->kind, &slot) || shot_slot_test(c->s, slot))
+        if (!eng_slot_of(c->e, f->camera, f->kind, &slot) || eng_slot_test(c->s, slot))
                 return true;
         Candidate cand = { f, slot, distance(f->dt, c->s->trigger_time) };
         g_array_append_val(c->out, cand);
@@ -612,7 +386,7 @@ static void absorb(Engine *e, Shot *s) {
         g_array_set_size(cands, n);
         g_array_sort(cands, winner_cmp);
         for (guint i = 0; i < cands->len; i++)
-                assign(e, s, g_array_index(cands, Candidate, i).f, true);
+                eng_assign(e, s, g_array_index(cands, Candidate, i).f, true);
 }
 
 static uint32_t *expected_snapshot(Engine *e, uint32_t *ret_n) {
@@ -629,106 +403,24 @@ static uint32_t *expected_snapshot(Engine *e, uint32_t *ret_n) {
         return v;
 }
 
-static Counter *counter_get(Engine *e, uint32_t date, bool create) {
-        Counter *c = g_hash_table_lookup(e->counters, GUINT_TO_POINTER(date));
-        if (c || !create)
-                return c;
-        c = g_new0(Counter, 1);
-        c->next = 1;
-        c->ranges = g_array_new(false, false, sizeof(uint32_t));
-        g_hash_table_insert(e->counters, GUINT_TO_POINTER(date), c);
-        return c;
-}
-
-static void counter_free(void *p) {
-        Counter *c = p;
-        if (!c)
-                return;
-        g_array_unref(c->ranges);
-        g_free(c);
-}
-
-/* Index of the run containing n, or -(insertion point)-1. */
-static long counter_find(const Counter *c, uint32_t n) {
-        const uint32_t *r = (const uint32_t *) c->ranges->data;
-        long lo = 0, hi = (long) c->ranges->len / 2;
-        while (lo < hi) {
-                long mid = lo + (hi - lo) / 2;
-                if (n < r[2 * mid])
-                        hi = mid;
-                else if (n > r[2 * mid + 1])
-                        lo = mid + 1;
-                else
-                        return mid;
-        }
-        return -lo - 1;
-}
-
 bool engine_number_used(const Engine *e, uint32_t date, uint32_t number) {
-        Counter *c = g_hash_table_lookup(e->counters, GUINT_TO_POINTER(date));
-        return c && counter_find(c, number) >= 0;
+        return numbering_used(e->numbering, date, number);
 }
 
 uint32_t engine_next_number(const Engine *e, uint32_t date) {
-        Counter *c = g_hash_table_lookup(e->counters, GUINT_TO_POINTER(date));
-        if (!c)
-                return 1;
-        uint32_t n = c->next;
-        long i = counter_find(c, n);
-        if (i >= 0)
-                n = g_array_index(c->ranges, uint32_t, 2 * i + 1) + 1;
-        return n;
+        return numbering_next(e->numbering, date);
 }
 
 int engine_mark_number_used(Engine *e, uint32_t date, uint32_t number) {
-        if (number == 0 || number == UINT32_MAX)
-                return -EINVAL;
-        Counter *c = counter_get(e, date, true);
-        long i = counter_find(c, number);
-        if (i >= 0)
-                return 0;
-        long at = -i - 1;
-        uint32_t *r = (uint32_t *) c->ranges->data;
-        long n_runs = (long) c->ranges->len / 2;
-        bool join_prev = at > 0 && r[2 * (at - 1) + 1] + 1 == number;
-        bool join_next = at < n_runs && r[2 * at] == number + 1;
-        if (join_prev && join_next) {
-                r[2 * (at - 1) + 1] = r[2 * at + 1];
-                g_array_remove_range(c->ranges, (guint) (2 * at), 2);
-        } else if (join_prev)
-                r[2 * (at - 1) + 1] = number;
-        else if (join_next)
-                r[2 * at] = number;
-        else {
-                uint32_t pair[2] = { number, number };
-                g_array_insert_vals(c->ranges, (guint) (2 * at), pair, 2);
-        }
-        return 0;
+        return numbering_mark_used(e->numbering, date, number);
 }
 
 int engine_set_next_number(Engine *e, uint32_t date, uint32_t number) {
-        if (number == 0 || number == UINT32_MAX)
-                return -EINVAL;
-        if (engine_number_used(e, date, number))
-                return -EEXIST;
-        counter_get(e, date, true)->next = number;
-        return 0;
-}
-
-static int date_cmp(const void *a, const void *b) {
-        uint32_t x = GPOINTER_TO_UINT(*(void *const *) a), y = GPOINTER_TO_UINT(*(void *const *) b);
-        return x < y ? -1 : x > y;
+        return numbering_set_next(e->numbering, date, number);
 }
 
 void engine_foreach_counter(const Engine *e, EngineCounterFn fn, void *userdata) {
-        guint n;
-        g_autofree void **dates = g_hash_table_get_keys_as_array(e->counters, &n);
-        qsort_safe(dates, n, sizeof(void *), date_cmp);
-        for (guint i = 0; i < n; i++) {
-                Counter *c = g_hash_table_lookup(e->counters, dates[i]);
-                fn(GPOINTER_TO_UINT(dates[i]), c->next, (const uint32_t *) c->ranges->data, c->ranges->len / 2,
-                   userdata);
-        }
+        numbering_foreach(e->numbering, fn, userdata);
 }
 
 static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot **ret) {
@@ -737,16 +429,13 @@ static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot 
         if (r < 0)
                 return r;
 
-        uint32_t number = engine_next_number(e, date);
-        if (number == UINT32_MAX)
-                return -ERANGE;
-        r = engine_mark_number_used(e, date, number);
+        uint32_t number;
+        r = numbering_take(e->numbering, date, &number);
         if (r < 0)
                 return r;
-        counter_get(e, date, true)->next = number + 1;
 
         nsec_t half = e->params.window / 2;
-        Shot *s = shot_alloc(e, date, number, t, sat_sub(t, half), sat_add(t, half));
+        Shot *s = eng_shot_alloc(e, date, number, t, sat_sub(t, half), sat_add(t, half));
         s->expected = expected_snapshot(e, &s->n_expected);
         s->n_missing = s->n_expected;
         s->opened_at = now;
@@ -757,17 +446,17 @@ static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot 
                 s->trigger_file = trigger;
         }
 
-        shot_index_add(e, s);
-        live_add(e, s);
-        list_insert(&e->collecting, s);
+        eng_shot_index_add(e, s);
+        eng_live_add(e, s);
+        eng_list_insert(&e->collecting, s);
 
         emit(e, ENGINE_EVENT_SHOT_OPENED, s, NULL);
         if (trigger)
-                assign(e, s, trigger, true);
+                eng_assign(e, s, trigger, true);
         absorb(e, s);
         if (ret)
                 *ret = s;
-        maybe_complete(e, s, now);
+        eng_maybe_complete(e, s, now);
         return 0;
 }
 
@@ -778,7 +467,7 @@ static void keep_unassigned(Engine *e, EngineFile *f, EngineEventType why, Shot 
 
 static void decide(Engine *e, EngineFile *f, usec_t now) {
         uint32_t slot;
-        if (!slot_of(e, f->camera, f->kind, &slot)) {
+        if (!eng_slot_of(e, f->camera, f->kind, &slot)) {
                 /* The adapter classified it against a camera we do not know. */
                 keep_unassigned(e, f, ENGINE_EVENT_FILE_ORPHANED, NULL);
                 return;
@@ -790,8 +479,8 @@ static void decide(Engine *e, EngineFile *f, usec_t now) {
         if (pick.best) {
                 /* Rules 4, 6, 7 and 10: join the nearest shot that lacks it. */
                 Shot *s = pick.best;
-                assign(e, s, f, true);
-                maybe_complete(e, s, now);
+                eng_assign(e, s, f, true);
+                eng_maybe_complete(e, s, now);
                 return;
         }
 
@@ -816,12 +505,12 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
 
         if (!info || isempty(info->path))
                 return -EINVAL;
-        if (!camera_get(e, info->camera))
+        if (!eng_camera_get(e, info->camera))
                 return -ENOENT;
 
         EnginePathKey k;
         engine_path_key(info->path, &k);
-        EngineFile *old = lookup_key(e, &k);
+        EngineFile *old = eng_lookup_key(e, &k);
         if (old) {
                 if (old->shot || (old->dt == info->dt && old->camera == info->camera && old->kind == info->kind &&
                                   !!(old->flags & ENGINE_FILE_TRIGGER) == info->trigger)) {
@@ -838,7 +527,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
                 return 0;
         }
 
-        EngineFile *f = file_new(info, &k, now);
+        EngineFile *f = eng_file_new(info, &k, now);
         g_hash_table_add(e->files, &f->key);
         decide(e, f, now);
         if (ret_result)
@@ -855,7 +544,7 @@ void engine_file_gone(Engine *e, const char *path) {
 EngineFile *engine_lookup_file(const Engine *e, const char *path) {
         EnginePathKey k;
         engine_path_key(path, &k);
-        return lookup_key(e, &k);
+        return eng_lookup_key(e, &k);
 }
 
 int engine_fire(Engine *e, nsec_t t, usec_t now, Shot **ret) {
@@ -966,92 +655,6 @@ size_t engine_n_tombstones(const Engine *e) {
         return e->tombstones.n;
 }
 
-/* ---- restore ---- */
-
-static int u32_cmp(const void *a, const void *b) {
-        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
-        return x < y ? -1 : x > y;
-}
-
-int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
-        char id[SHOT_ID_MAX];
-
-        if (!r || r->number == 0 || r->status >= _SHOT_STATUS_MAX || r->window_start > r->window_end ||
-            r->trigger_time < r->window_start || r->trigger_time > r->window_end)
-                return -EINVAL;
-        if (shot_format_id(r->date, r->number, id) < 0)
-                return -EINVAL;
-        if (engine_find_shot(e, id))
-                return -EEXIST;
-        if (r->trigger_camera != ENGINE_NO_CAMERA && !camera_get(e, r->trigger_camera))
-                return -ENOENT;
-        for (uint32_t i = 0; i < r->n_expected; i++)
-                if (!camera_get(e, r->expected[i]))
-                        return -ENOENT;
-
-        int k = engine_mark_number_used(e, r->date, r->number);
-        if (k < 0)
-                return k;
-        Counter *c = counter_get(e, r->date, true);
-        if (c->next <= r->number)
-                c->next = r->number + 1;
-
-        Shot *s = shot_alloc(e, r->date, r->number, r->trigger_time, r->window_start, r->window_end);
-        s->status = r->status;
-        s->trigger_camera = r->trigger_camera;
-        s->opened_at = r->opened_at;
-        s->closed_at = r->closed_at;
-        s->deadline = r->deadline;
-        s->n_expected = r->n_expected;
-        s->expected = g_new(uint32_t, MAX(r->n_expected, 1u));
-        if (r->n_expected > 0)
-                memcpy(s->expected, r->expected, r->n_expected * sizeof(uint32_t));
-        qsort_safe(s->expected, s->n_expected, sizeof(uint32_t), u32_cmp);
-        s->n_missing = s->n_expected;
-
-        shot_index_add(e, s);
-        live_add(e, s);
-        list_insert(s->status == SHOT_COLLECTING ? &e->collecting : &e->closed, s);
-        if (ret)
-                *ret = s;
-        return 0;
-}
-
-int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, usec_t seen_at) {
-        uint32_t slot;
-
-        if (!s || !info || isempty(info->path))
-                return -EINVAL;
-        if (!slot_of(e, info->camera, info->kind, &slot))
-                return -ENOENT;
-        if (shot_slot_test(s, slot) || engine_lookup_file(e, info->path))
-                return -EEXIST;
-
-        EnginePathKey k;
-        engine_path_key(info->path, &k);
-        EngineFile *f = file_new(info, &k, seen_at);
-        g_hash_table_add(e->files, &f->key);
-        if (!s->trigger_file && info->trigger && info->camera == s->trigger_camera && info->dt == s->trigger_time)
-                s->trigger_file = f;
-        /* assign() sets LATE itself for closed shots; restore says what was. */
-        ShotStatus saved = s->status;
-        s->status = SHOT_COLLECTING;
-        assign(e, s, f, false);
-        s->status = saved;
-        if (late)
-                f->flags |= ENGINE_FILE_LATE;
-        return 0;
-}
-
-void engine_restore_done(Engine *e, usec_t now) {
-        Shot *s = e->collecting.head;
-        while (s) {
-                Shot *next = s->next;
-                maybe_complete(e, s, now);
-                s = next;
-        }
-}
-
 /* ---- life cycle ---- */
 
 static int check_params(const EngineParams *p) {
@@ -1069,13 +672,13 @@ int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Eng
         e->params = *params;
         e->fn = fn;
         e->userdata = userdata;
-        e->cameras = g_ptr_array_new_with_free_func(camera_free);
+        e->cameras = g_ptr_array_new_with_free_func(eng_camera_free);
         e->camera_by_name = g_hash_table_new(g_str_hash, g_str_equal);
         e->files = g_hash_table_new(key_hash, key_equal);
         time_index_init(&e->unassigned, params->window, offsetof(EngineFile, pos));
         time_index_init(&e->shot_index, params->window, offsetof(Shot, pos));
         e->live = g_ptr_array_new();
-        e->counters = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, counter_free);
+        e->numbering = numbering_new();
         tombstones_init(&e->tombstones);
         *ret = e;
         return 0;
@@ -1124,7 +727,7 @@ Engine *engine_free(Engine *e) {
         time_index_done(&e->unassigned);
         time_index_done(&e->shot_index);
         g_hash_table_unref(e->files);
-        g_hash_table_unref(e->counters);
+        numbering_free(e->numbering);
         g_hash_table_unref(e->camera_by_name);
         g_ptr_array_unref(e->cameras);
         tombstones_done(&e->tombstones);
