@@ -9,8 +9,7 @@
 
 #include "sim.h"
 
-#define SIM_ERROR (sim_error_quark())
-static GQuark sim_error_quark(void) {
+GQuark sim_error_quark(void) {
         return g_quark_from_static_string("shotsync-sim-error");
 }
 
@@ -242,7 +241,7 @@ int sim_parse_duration(const char *s, nsec_t *ret) {
         }
         if (total > 1e9)
                 return -ERANGE;
-        *ret = (nsec_t) llround(total * 1e9);
+        *ret = (nsec_t) sim_round(total * 1e9);
         return 0;
 }
 
@@ -264,11 +263,25 @@ int sim_parse_start(const char *s, nsec_t now, nsec_t *ret) {
                 return 0;
         }
         if (s[0] == '@') {
-                char *e = NULL;
-                double v = g_ascii_strtod(s + 1, &e);
-                if (e == s + 1 || *e || !isfinite(v) || v < 0 || v > 1e11)
+                /* Decimal, exactly: "@1765450200.123456789". */
+                const char *p = s + 1;
+                nsec_t sec = 0, frac = 0, scale = NSEC_PER_SEC;
+                if (!g_ascii_isdigit(*p))
                         return -EINVAL;
-                *ret = (nsec_t) llround(v * 1e9);
+                for (; g_ascii_isdigit(*p); p++) {
+                        sec = sec * 10 + (*p - '0');
+                        if (sec > 100000000000LL)
+                                return -ERANGE;
+                }
+                if (*p == '.')
+                        for (p++; g_ascii_isdigit(*p); p++)
+                                if (scale > 1) {
+                                        scale /= 10;
+                                        frac += (*p - '0') * scale;
+                                }
+                if (*p)
+                        return -EINVAL;
+                *ret = sec * NSEC_PER_SEC + frac;
                 return 0;
         }
         g_autofree char *iso = g_strdup(s);
@@ -496,7 +509,7 @@ static bool parse_camera(Parser *p, SimScenario *s, const char *group, const Cam
         g_strstrip(c->name);
         if (isempty(c->name) || strchr(c->name, '/') || c->name[0] == '.' || c->name[0] == '~')
                 return fail(p, group, NULL, "'%s' is not a usable camera folder name", c->name);
-        for (size_t i = 0; i < s->n_cameras; i++)
+        for (size_t i = 0; i + 1 < s->n_cameras; i++)
                 if (streq(s->cameras[i].name, c->name))
                         return fail(p, group, NULL, "camera %s is described twice", c->name);
 
@@ -633,6 +646,7 @@ static bool parse(Parser *p, SimScenario *s) {
         for (char **g = groups; g && *g; g++) {
                 if (!g_str_has_prefix(*g, "Camera "))
                         continue;
+                /* Counted before it is parsed, so that it is freed on error. */
                 if (!parse_camera(p, s, *g, &d, &s->cameras[s->n_cameras++]))
                         return false;
         }

@@ -20,9 +20,20 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "util.h"
+
+/* Errors of the simulator's parts: messages are for users as they are. */
+#define SIM_ERROR (sim_error_quark())
+GQuark sim_error_quark(void);
+
+/* Rounds to the nearest integer, halves away from zero (llround() without
+ * libm; values stay far from the int64 range). */
+static inline int64_t sim_round(double x) {
+        return (int64_t) (x < 0 ? x - 0.5 : x + 0.5);
+}
 
 /* ---- scenario ---- */
 
@@ -219,9 +230,9 @@ typedef struct SimExpect {
 } SimExpect;
 
 /* Feeds the timeline to the grouping engine as shotsyncd would see it with
- * configuration c: each file at its delivery instant (plus a random delay of
- * up to perturb, drawn from seed, to test how robust the outcome is), each
- * fire at its instant. Cameras are registered as shotsyncd does; without
+ * configuration c: each file at its delivery instant, each fire at its
+ * instant; with perturb > 0, each event is seen up to perturb later (drawn
+ * from seed, order kept), to test how robust the outcome is. Cameras are registered as shotsyncd does; without
  * [Camera] groups, every camera folder of the scenario is taken as present
  * when the daemon starts. */
 SimExpect *sim_expect_compute(const SimTimeline *t, const Config *c, usec_t perturb, uint64_t seed, GError **error);
