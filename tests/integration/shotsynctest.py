@@ -5,9 +5,11 @@ configuration includes the project's policy file verbatim, and a fake
 NOTIFY_SOCKET to see READY=1. Every wait has a deadline; nothing sleeps a
 fixed time. Run with Debian's /usr/bin/python3 (python3-gi)."""
 
+import ctypes
 import errno
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -33,7 +35,16 @@ BUS_NAME = "org.shotsync.Shotsync1"
 BUS_PATH = "/org/shotsync/Shotsync1"
 BUS_IFACE = "org.shotsync.Shotsync1"
 
-DEFAULT_TIMEOUT = float(os.environ.get("SHOTSYNC_TEST_TIMEOUT", "20"))
+# A prefix for the daemon's command line, e.g. to run every integration test
+# under memcheck:
+#   SHOTSYNC_DAEMON_WRAPPER="valgrind --error-exitcode=66 --leak-check=full
+#                            --errors-for-leak-kinds=definite"
+# An error makes the daemon's exit status 66, which stop_daemon() reports.
+DAEMON_WRAPPER = shlex.split(os.environ.get("SHOTSYNC_DAEMON_WRAPPER", ""))
+# Deadlines stretch under a wrapper (memcheck runs the daemon ~20x slower).
+SLOWDOWN = float(os.environ.get("SHOTSYNC_TEST_SLOWDOWN", "4" if DAEMON_WRAPPER else "1"))
+
+DEFAULT_TIMEOUT = float(os.environ.get("SHOTSYNC_TEST_TIMEOUT", str(20 * SLOWDOWN)))
 
 # A fixed local date keeps expected shot ids stable: 2025-12-11 11:50:00
 # Europe/Paris (meson sets TZ for the tests and the daemon).
@@ -90,6 +101,28 @@ def wait_until(cond, timeout=DEFAULT_TIMEOUT, what="condition", context=None):
         src.attach(ctx)
         ctx.iteration(True)
         src.destroy()
+
+
+_private_mount_ns = False
+
+
+def private_mount_namespace():
+    """Moves this test process (and so every daemon it starts from now on)
+    into a mount namespace of its own, once: whatever a test mounts is
+    invisible to the rest of the machine and vanishes with the process
+    even if it is killed before it can unmount."""
+    global _private_mount_ns
+    if _private_mount_ns:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 1 << 18
+    if libc.unshare(CLONE_NEWNS) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "unshare(CLONE_NEWNS): " + os.strerror(e))
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "making / private: " + os.strerror(e))
+    _private_mount_ns = True
 
 
 class PrivateBus:
@@ -219,6 +252,9 @@ TriggerKeyword=shot
     # Camera folders that exist before the daemon starts, as on a real site
     # (a folder created later is crawled and its fresh files settle first).
     folders = ("Trig", "A", "B")
+    # Put before the daemon's command line (and before DAEMON_WRAPPER), e.g.
+    # to start it in a user namespace with its own inotify limits.
+    daemon_prefix = ()
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="shotsync-test-")
@@ -237,6 +273,7 @@ TriggerKeyword=shot
         self.conn = None
         self.signals = None
         self.notify = None
+        self.mounts = []
         if self.use_bus:
             self.bus = PrivateBus(self.tmp)
             self.conn = self.bus.connect()
@@ -250,6 +287,8 @@ TriggerKeyword=shot
             if self.daemon and self.daemon.poll() is None:
                 self.daemon.kill()
                 self.daemon.wait()
+            # Before the tree is removed: rmtree would walk into them.
+            self.unmount_all()
             if self.log:
                 self.log.close()
             if self.signals:
@@ -310,7 +349,8 @@ CleanRoot={clean}
         if self.log:
             self.log.close()
         self.log = open(self.log_path, "ab")
-        self.daemon = subprocess.Popen([DAEMON, "--config", self.config_path, "--log-level=debug"] + list(args),
+        self.daemon = subprocess.Popen(list(self.daemon_prefix) + DAEMON_WRAPPER +
+                                       [DAEMON, "--config", self.config_path, "--log-level=debug"] + list(args),
                                        env=env, stdout=self.log, stderr=subprocess.STDOUT)
         if wait_ready:
             self.wait(lambda: self.notify.seen("READY=1") or self.daemon.poll() is not None, what="READY=1")
@@ -319,7 +359,7 @@ CleanRoot={clean}
             self.wait_idle()
         return self.daemon
 
-    def stop_daemon(self, expect=0, timeout=15):
+    def stop_daemon(self, expect=0, timeout=15 * SLOWDOWN):
         self.daemon.send_signal(signal.SIGTERM)
         try:
             rc = self.daemon.wait(timeout)
@@ -346,8 +386,8 @@ CleanRoot={clean}
 
     def run_once(self, *args, expect=0):
         env = self.daemon_env()
-        p = subprocess.run([DAEMON, "--config", self.config_path, "--once"] + list(args), env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        p = subprocess.run(list(self.daemon_prefix) + DAEMON_WRAPPER + [DAEMON, "--config", self.config_path, "--once"] +
+                           list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300 * SLOWDOWN)
         out = p.stdout.decode(errors="replace")
         err = p.stderr.decode(errors="replace")
         if expect is not None:
@@ -367,6 +407,57 @@ CleanRoot={clean}
         if self.conn:
             self.get_property("Version")
             wait_until(lambda: True, 0.0)
+
+    # ---- privileges, mounts and kernel knobs (cleaned up on every path) ----
+
+    def require_root(self, why="mounts"):
+        if os.geteuid() != 0:
+            self.skipTest("needs root for " + why)
+
+    def mount(self, target, *args):
+        """mount ARGS... TARGET in this process's private mount namespace;
+        unmounted in tearDown (after the daemon stopped, before the tree is
+        removed) whatever happens."""
+        self.require_root("mounts")
+        try:
+            private_mount_namespace()
+        except OSError as e:
+            self.skipTest("no private mount namespace: %s" % e)
+        os.makedirs(target, exist_ok=True)
+        p = subprocess.run(["mount"] + list(args) + [target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode != 0:
+            self.skipTest("cannot mount %s: %s" % (" ".join(args), p.stdout.decode().strip()))
+        self.mounts.append(target)
+        return target
+
+    def remount(self, target, options, bind=False):
+        cmd = ["mount", "-o", ("remount,bind," if bind else "remount,") + options, target]
+        subprocess.run(cmd, check=True)
+
+    def unmount_all(self):
+        while self.mounts:
+            target = self.mounts.pop()
+            if subprocess.run(["umount", target], stderr=subprocess.DEVNULL).returncode != 0:
+                subprocess.run(["umount", "-l", target], stderr=subprocess.DEVNULL)
+
+    def set_knob(self, path, value):
+        """Writes a /proc/sys knob and restores its old value at cleanup
+        (and at once by calling the returned function)."""
+        self.require_root(path)
+        with open(path) as f:
+            old = f.read().strip()
+        restored = [False]
+
+        def restore():
+            if not restored[0]:
+                restored[0] = True
+                with open(path, "w") as f:
+                    f.write(old)
+
+        self.addCleanup(restore)
+        with open(path, "w") as f:
+            f.write(str(value))
+        return restore
 
     # ---- files, the way a sync client writes them ----
 
