@@ -672,7 +672,11 @@ static int method_set_metadata(sd_bus_message *msg, void *userdata, sd_bus_error
                 log_fields(LOG_INFO, 0, id, NULL, NULL, "Metadata set on shot %s (%u key(s)).", id,
                            g_hash_table_size(values));
                 manager_schedule_flush(m);
-                return sd_bus_reply_method_return(msg, NULL);
+                /* Answered once the state that records it is on disk: an
+                 * acknowledged value survives a crash. */
+                g_ptr_array_add(sd->pending_calls, sd_bus_message_ref(msg));
+                m->n_pending_calls++;
+                return 1;
         }
 
         ShotJob *j = shot_job_new(m, SHOT_JOB_SET_METADATA, msg, date, number);

@@ -226,6 +226,24 @@ static int on_save_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Calls waiting for a change of theirs to be saved (SetShotMetadata). */
+static void reply_saved(Manager *m) {
+        GHashTableIter it;
+        void *v;
+        if (m->n_pending_calls == 0)
+                return;
+        g_hash_table_iter_init(&it, m->shots);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                ShotData *sd = v;
+                if (sd->pending_calls->len == 0 || sd->dirty || sd->save_seq > m->saved_seq)
+                        continue;
+                for (guint i = 0; i < sd->pending_calls->len; i++)
+                        (void) sd_bus_reply_method_return(sd->pending_calls->pdata[i], NULL);
+                m->n_pending_calls -= sd->pending_calls->len;
+                g_ptr_array_set_size(sd->pending_calls, 0);
+        }
+}
+
 static void save_done(WorkItem *item, Manager *m) {
         SaveJob *j = (SaveJob *) item;
         if (j->error < 0) {
@@ -240,6 +258,7 @@ static void save_done(WorkItem *item, Manager *m) {
                 if (m->last_save_error < 0)
                         log_info("State saved again to %s.", m->state_dir);
                 m->saved_seq = MAX(m->saved_seq, j->seq);
+                reply_saved(m);
                 /* What this snapshot recorded may now reach the clean tree. */
                 if (!m->stopping)
                         manager_publish_pending(m);

@@ -59,6 +59,7 @@ static void shot_data_free(void *p) {
         g_hash_table_unref(sd->done);
         g_hash_table_unref(sd->images);
         manifest_free(sd->manifest);
+        sd->manager->n_pending_calls -= sd->pending_calls->len;
         g_ptr_array_unref(sd->pending_calls);
         g_free(sd);
 }
@@ -768,6 +769,26 @@ static bool under_home(const char *p) {
         return path_startswith_dir(p, "/home") || path_startswith_dir(p, "/root") || path_startswith_dir(p, "/run/user");
 }
 
+#define PREPARE_RETRY_USEC (5 * USEC_PER_SEC)
+
+/* CleanRoot could not be written at start: look again until it can, or
+ * State would stay "degraded" with nothing blocked. Once publishing itself
+ * failed, its own retries decide. */
+static int on_prepare_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        if (!m->publish_blocked || m->stats.publish_errors > 0)
+                return 0;
+        if (manager_publish_busy(m) || publish_prepare(m->config->clean_root) < 0) {
+                (void) sd_event_source_set_time_relative(s, PREPARE_RETRY_USEC);
+                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
+        log_info("CleanRoot %s is writable now.", m->config->clean_root);
+        m->publish_blocked = false;
+        bus_property_changed(m, "State");
+        manager_update_status(m);
+        return 0;
+}
+
 static int check_folders(Manager *m) {
         const Config *c = m->config;
         struct stat st;
@@ -799,6 +820,9 @@ static int check_folders(Manager *m) {
                                 under_home(c->clean_root) ? "Under /home it also needs ProtectHome=read-only" :
                                                             "Grant it to the service with a drop-in",
                                 c->clean_root);
+                if (!m->once)
+                        (void) sd_event_add_time_relative(m->event, NULL, CLOCK_MONOTONIC, PREPARE_RETRY_USEC,
+                                                          USEC_PER_SEC / 10, on_prepare_retry, m);
         }
         return 0;
 }

@@ -55,7 +55,7 @@ struct ShotData {
         GHashTable *done;       /* raw relative path → DoneFile: what is published already */
         GHashTable *images;     /* "camera" or "camera/kind" → clean path, as last published */
         Manifest *manifest;     /* as last published */
-        GPtrArray *pending_calls; /* sd_bus_message* waiting for this shot's next publish */
+        GPtrArray *pending_calls; /* sd_bus_message* answered once the state recording their change is saved */
 };
 
 typedef struct ManagerStats {
@@ -123,6 +123,7 @@ struct Manager {
         sd_event_source *props_source;
         GPtrArray *props_changed; /* property names pending PropertiesChanged */
         bool fire_running;
+        unsigned n_pending_calls; /* in every shot's pending_calls */
         CameraManager *cameras;
 };
 

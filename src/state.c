@@ -510,23 +510,37 @@ static int append_forgotten(const char *dir, const EnginePathKey *keys, size_t n
         return 0;
 }
 
+static int shot_order_cmp(const void *a, const void *b) {
+        const StateShot *x = *(const StateShot *const *) a, *y = *(const StateShot *const *) b;
+        if (x->date != y->date)
+                return x->date < y->date ? -1 : 1;
+        return x->number < y->number ? -1 : x->number > y->number;
+}
+
 int state_save(const char *dir, const StateSnapshot *s) {
         int r = append_forgotten(dir, s->forget, s->n_forget);
         if (r < 0)
                 return r;
 
         /* One file per shot, so a change costs what changed. Shots before
-         * counters: a shot file names its number, which restore marks used. */
+         * counters: a shot file names its number, which restore marks used.
+         * In number order: a crash between two files must not leave a later
+         * number on disk without an earlier one, which restore would then
+         * skip for good (it moves the counter past every number it finds). */
         g_autofree char *shots = g_build_filename(dir, SHOTS_DIR, NULL);
         if (mkdir(shots, 0700) < 0 && errno != EEXIST)
                 return negative_errno();
+        g_autofree const StateShot **order = g_new(const StateShot *, MAX(s->n_shots, 1u));
+        for (size_t i = 0; i < s->n_shots; i++)
+                order[i] = &s->shots[i];
+        qsort_safe(order, s->n_shots, sizeof *order, shot_order_cmp);
         for (size_t i = 0; i < s->n_shots; i++) {
                 char id[SHOT_ID_MAX + 8];
-                if (shot_format_id(s->shots[i].date, s->shots[i].number, id) < 0)
+                if (shot_format_id(order[i]->date, order[i]->number, id) < 0)
                         return -EINVAL;
                 strcat(id, ".json");
                 size_t len;
-                g_autofree char *data = state_shot_to_data(&s->shots[i], &len);
+                g_autofree char *data = state_shot_to_data(order[i], &len);
                 r = write_file_atomic(shots, id, data, len, 0600);
                 if (r < 0)
                         return r;

@@ -9,6 +9,7 @@ import ctypes
 import errno
 import json
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -134,13 +136,19 @@ class PrivateBus:
         with open(self.config, "w") as f:
             f.write(BUS_CONFIG.format(socket=self.socket, policy=os.path.abspath(POLICY)))
         self.address = "unix:path=" + self.socket
+        # Its warnings go to a file: a pipe nobody reads fills up (64 KiB of
+        # "maximum number of pending replies" under a flood of calls) and
+        # then blocks the whole bus in write(2).
+        self.log_path = os.path.join(self.dir, "dbus-daemon.log")
+        self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             ["dbus-daemon", "--nofork", "--nopidfile", "--nosyslog", "--config-file=" + self.config,
              "--print-address"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode().strip()
         if not line:
-            raise RuntimeError("dbus-daemon did not start: " + self.proc.stderr.read().decode())
+            with open(self.log_path, "rb") as f:
+                raise RuntimeError("dbus-daemon did not start: " + f.read().decode(errors="replace"))
 
     def connect(self):
         return Gio.DBusConnection.new_for_address_sync(
@@ -157,7 +165,7 @@ class PrivateBus:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.log.close()
 
 
 class Notify:
@@ -170,31 +178,39 @@ class Notify:
         self.sock.setblocking(False)
         self.messages = []
         self.unique = set()
-        # Drained whenever the main context runs: a full socket would block
-        # the daemon's sd_notify() (systemd always reads; so must we).
-        self.watch = GLib.io_add_watch(self.sock.fileno(), GLib.PRIORITY_DEFAULT, GLib.IO_IN, self._on_io)
+        self.lock = threading.Lock()
+        self.stopping = False
+        # Drained all the time, by a thread of its own: a full socket would
+        # block the daemon's sd_notify() (systemd always reads; so must we),
+        # also while a test waits for something other than the main context.
+        self.thread = threading.Thread(target=self._drain, name="notify", daemon=True)
+        self.thread.start()
 
-    def _on_io(self, fd, cond):
-        self.poll()
-        return True
+    def _drain(self):
+        while not self.stopping:
+            r, _, _ = select.select([self.sock], [], [], 0.1)
+            if r:
+                self.poll()
 
     def poll(self):
-        while True:
-            try:
-                data = self.sock.recv(4096)
-            except BlockingIOError:
-                return
-            for m in data.decode(errors="replace").split("\n"):
-                if m not in self.unique:
-                    self.unique.add(m)
-                    self.messages.append(m)
+        with self.lock:
+            while True:
+                try:
+                    data = self.sock.recv(4096)
+                except BlockingIOError:
+                    return
+                for m in data.decode(errors="replace").split("\n"):
+                    if m not in self.unique:
+                        self.unique.add(m)
+                        self.messages.append(m)
 
     def seen(self, text):
         self.poll()
         return any(m == text or m.startswith(text) for m in self.messages)
 
     def close(self):
-        GLib.source_remove(self.watch)
+        self.stopping = True
+        self.thread.join()
         self.sock.close()
 
 
@@ -334,6 +350,10 @@ CleanRoot={clean}
         env["STATE_DIRECTORY"] = self.state
         if self.bus:
             env["DBUS_SYSTEM_BUS_ADDRESS"] = self.bus.address
+        if DAEMON_WRAPPER:
+            # Plain malloc for GLib, so memcheck sees every allocation.
+            env.setdefault("G_SLICE", "always-malloc")
+            env.setdefault("G_DEBUG", "gc-friendly")
         env.pop("JOURNAL_STREAM", None)
         env.pop("WATCHDOG_USEC", None)
         env.pop("WATCHDOG_PID", None)
@@ -401,6 +421,12 @@ CleanRoot={clean}
                                      (self.daemon.returncode, what, self.log_text()[-4000:]))
             return cond()
         return wait_until(check, timeout, what)
+
+    def wait_initial_scan(self, timeout=DEFAULT_TIMEOUT):
+        """READY=1 comes before the start-up scan ends; STATUS= says "watching" once it did."""
+        self.wait(lambda: self.notify.seen("STATUS=") and
+                  any(m.startswith("STATUS=") and " watching " in " " + m[7:] for m in self.notify.messages),
+                  timeout, "the start-up scan")
 
     def wait_idle(self):
         """A round trip to the daemon: everything it sent before is in."""
