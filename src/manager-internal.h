@@ -32,6 +32,11 @@ void manager_request_scan(Manager *m);
 void manager_file_seen(Manager *m, const char *rel, nsec_t mtime);
 int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret);
 
+/* manager-files.c */
+void manager_on_watch(Watcher *w, WatchEventType type, const char *path, void *userdata);
+int manager_on_settle(sd_event_source *s, uint64_t usec, void *userdata);
+int manager_on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
 /* manager-state.c */
 void shot_to_state(Manager *m, ShotData *sd, StateShot *out);
 void state_shot_clear(StateShot *sh);
