@@ -39,8 +39,6 @@ int manager_on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* manager-state.c */
 void shot_to_state(Manager *m, ShotData *sd, StateShot *out);
-void state_shot_clear(StateShot *sh);
-void state_shot_copy(const StateShot *from, StateShot *to);
 int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real);
 void manager_save_state(Manager *m);
 

@@ -20,44 +20,6 @@ gboolean path_key_equal(const void *a, const void *b) {
         return x->a == y->a && x->b == y->b;
 }
 
-void state_shot_clear(StateShot *sh) {
-        g_free(sh->trigger_camera);
-        g_strfreev(sh->expected);
-        for (size_t i = 0; i < sh->n_files; i++) {
-                g_free(sh->files[i].path);
-                g_free(sh->files[i].camera);
-        }
-        g_free(sh->files);
-        if (sh->metadata)
-                g_hash_table_unref(sh->metadata);
-        *sh = (StateShot) {};
-}
-
-static GHashTable *metadata_copy(GHashTable *from) {
-        GHashTable *to = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-        if (from) {
-                GHashTableIter it;
-                void *k, *v;
-                g_hash_table_iter_init(&it, from);
-                while (g_hash_table_iter_next(&it, &k, &v))
-                        g_hash_table_insert(to, g_strdup(k), g_strdup(v));
-        }
-        return to;
-}
-
-void state_shot_copy(const StateShot *from, StateShot *to) {
-        *to = *from;
-        to->trigger_camera = g_strdup(from->trigger_camera);
-        to->expected = g_strdupv(from->expected);
-        to->files = g_new(StateFile, MAX(from->n_files, 1u));
-        for (size_t i = 0; i < from->n_files; i++) {
-                to->files[i] = from->files[i];
-                to->files[i].path = g_strdup(from->files[i].path);
-                to->files[i].camera = g_strdup(from->files[i].camera);
-        }
-        to->metadata = metadata_copy(from->metadata);
-}
-
 void shot_to_state(Manager *m, ShotData *sd, StateShot *out) {
         const Shot *s = sd->shot;
 
@@ -102,7 +64,7 @@ void shot_to_state(Manager *m, ShotData *sd, StateShot *out) {
                         };
                 }
         }
-        out->metadata = metadata_copy(sd->metadata);
+        out->metadata = state_metadata_copy(sd->metadata);
         out->needs_publish = sd->generation != sd->published_generation;
         out->announced = sd->announced;
         out->live = s != NULL;

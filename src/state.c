@@ -15,7 +15,8 @@ StateSnapshot *state_snapshot_new(void) {
         return g_new0(StateSnapshot, 1);
 }
 
-static void shot_done(StateShot *sh) {
+
+void state_shot_clear(StateShot *sh) {
         g_free(sh->trigger_camera);
         g_strfreev(sh->expected);
         for (size_t i = 0; i < sh->n_files; i++) {
@@ -25,13 +26,39 @@ static void shot_done(StateShot *sh) {
         g_free(sh->files);
         if (sh->metadata)
                 g_hash_table_unref(sh->metadata);
+        *sh = (StateShot) {};
+}
+
+GHashTable *state_metadata_copy(GHashTable *from) {
+        GHashTable *to = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        if (from) {
+                GHashTableIter it;
+                void *k, *v;
+                g_hash_table_iter_init(&it, from);
+                while (g_hash_table_iter_next(&it, &k, &v))
+                        g_hash_table_insert(to, g_strdup(k), g_strdup(v));
+        }
+        return to;
+}
+
+void state_shot_copy(const StateShot *from, StateShot *to) {
+        *to = *from;
+        to->trigger_camera = g_strdup(from->trigger_camera);
+        to->expected = g_strdupv(from->expected);
+        to->files = g_new(StateFile, MAX(from->n_files, 1u));
+        for (size_t i = 0; i < from->n_files; i++) {
+                to->files[i] = from->files[i];
+                to->files[i].path = g_strdup(from->files[i].path);
+                to->files[i].camera = g_strdup(from->files[i].camera);
+        }
+        to->metadata = state_metadata_copy(from->metadata);
 }
 
 StateSnapshot *state_snapshot_free(StateSnapshot *s) {
         if (!s)
                 return NULL;
         for (size_t i = 0; i < s->n_shots; i++)
-                shot_done(&s->shots[i]);
+                state_shot_clear(&s->shots[i]);
         g_free(s->shots);
         for (size_t i = 0; i < s->n_counters; i++)
                 g_free(s->counters[i].ranges);
@@ -416,7 +443,7 @@ int state_shot_from_data(const char *data, size_t len, StateSnapshot *s) {
         if (!root || !parse_shot(root, s)) {
                 if (root && JSON_NODE_TYPE(root) == JSON_NODE_OBJECT) {
                         /* parse_shot() added a half-read record: drop it. */
-                        shot_done(&s->shots[--s->n_shots]);
+                        state_shot_clear(&s->shots[--s->n_shots]);
                 }
                 return -EBADMSG;
         }

@@ -66,6 +66,9 @@ StateSnapshot *state_snapshot_new(void);
 StateSnapshot *state_snapshot_free(StateSnapshot *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StateSnapshot, state_snapshot_free)
 StateShot *state_snapshot_add_shot(StateSnapshot *s);
+void state_shot_clear(StateShot *sh);
+void state_shot_copy(const StateShot *from, StateShot *to);
+GHashTable *state_metadata_copy(GHashTable *from);
 StateFile *state_shot_add_file(StateShot *sh);
 void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, const uint32_t *ranges,
                                 uint32_t n_ranges);
