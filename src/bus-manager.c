@@ -628,6 +628,38 @@ void bus_property_changed(Manager *m, const char *property) {
         (void) sd_event_source_set_enabled(m->props_source, SD_EVENT_ONESHOT);
 }
 
+/* NextShotNumber is the number of today's next shot, so it changes at local
+ * midnight without anything else happening: say so, or a panel left open
+ * overnight shows yesterday's number. */
+static int arm_day_timer(Manager *m);
+
+static int on_new_day(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        bus_property_changed(m, "NextShotNumber");
+        (void) arm_day_timer(m);
+        return 0;
+}
+
+static int arm_day_timer(Manager *m) {
+        nsec_t next;
+        int r = next_local_day(now_realtime(), &next);
+        if (r < 0)
+                return log_debug_errno(r, "Cannot compute the next local midnight: %m");
+        uint64_t usec = (uint64_t) (next / 1000) + 1;
+        if (m->day_timer) {
+                r = sd_event_source_set_time(m->day_timer, usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->day_timer, SD_EVENT_ONESHOT);
+        } else {
+                r = sd_event_add_time(m->event, &m->day_timer, CLOCK_REALTIME, usec, USEC_PER_SEC, on_new_day, m);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(m->day_timer, "new-day");
+        }
+        if (r < 0)
+                log_warning_errno(r, "Cannot schedule the change of NextShotNumber at midnight: %m");
+        return r;
+}
+
 int bus_manager_connect(Manager *m) {
         int r;
 
@@ -649,6 +681,7 @@ int bus_manager_connect(Manager *m) {
                 return log_error_errno(r, "Cannot create a deferred source: %m");
         (void) sd_event_source_set_enabled(m->props_source, SD_EVENT_OFF);
         (void) sd_event_source_set_priority(m->props_source, SD_EVENT_PRIORITY_IDLE);
+        (void) arm_day_timer(m);
 
         r = sd_bus_request_name(m->bus, BUS_NAME, 0);
         if (r == -EEXIST)
@@ -665,6 +698,7 @@ int bus_manager_connect(Manager *m) {
 
 void bus_manager_disconnect(Manager *m) {
         m->props_source = sd_event_source_disable_unref(m->props_source);
+        m->day_timer = sd_event_source_disable_unref(m->day_timer);
         m->bus_slot = sd_bus_slot_unref(m->bus_slot);
         if (m->bus) {
                 (void) sd_bus_flush(m->bus);

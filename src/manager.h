@@ -121,6 +121,7 @@ struct Manager {
         /* Bus */
         sd_bus_slot *bus_slot;
         sd_event_source *props_source;
+        sd_event_source *day_timer; /* local midnight: NextShotNumber is today's */
         GPtrArray *props_changed; /* property names pending PropertiesChanged */
         bool fire_running;
         unsigned n_pending_calls; /* in every shot's pending_calls */

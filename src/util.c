@@ -49,6 +49,25 @@ int local_date(nsec_t t, uint32_t *ret) {
         return 0;
 }
 
+int next_local_day(nsec_t t, nsec_t *ret) {
+        struct tm tm;
+        long ns;
+        if (local_tm(t, &tm, &ns) < 0)
+                return -EINVAL;
+        /* mktime() normalises the 32nd and, with tm_isdst = -1, finds the
+         * offset in force then; a midnight skipped by a time change gives
+         * the first instant of the new day instead. */
+        struct tm next = { .tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday + 1, .tm_isdst = -1 };
+        time_t s = mktime(&next);
+        if (s == (time_t) -1)
+                return -EINVAL;
+        nsec_t r = (nsec_t) s * NSEC_PER_SEC;
+        if (r <= t)
+                return -EINVAL;
+        *ret = r;
+        return 0;
+}
+
 char *format_iso8601(nsec_t t, char buf[static ISO8601_MAX]) {
         struct tm tm;
         long ns;

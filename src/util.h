@@ -93,6 +93,11 @@ nsec_t now_realtime(void);
  * instant cannot be represented. */
 int local_date(nsec_t t, uint32_t *ret);
 
+/* The first realtime instant after t whose local date differs from t's: the
+ * next local midnight, or what stands for it where a time change skips it.
+ * -EINVAL when not representable. */
+int next_local_day(nsec_t t, nsec_t *ret);
+
 #define ISO8601_MAX 64
 
 /* ISO 8601 local time with microseconds and UTC offset,

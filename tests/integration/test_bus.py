@@ -7,11 +7,13 @@ project's policy file, on real scenarios."""
 import grp
 import os
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 from gi.repository import Gio, GLib
 
-from shotsynctest import BUS_IFACE, BUS_NAME, BUS_PATH, DAEMON, DATE, SOURCE_DIR, T0, ShotsyncTestCase, main
+from shotsynctest import (BUS_IFACE, BUS_NAME, BUS_PATH, DAEMON, DATE, SLOWDOWN, SOURCE_DIR, T0, ShotsyncTestCase,
+                          main)
 
 ERR = "org.shotsync.Shotsync1.Error."
 
@@ -153,6 +155,25 @@ class TestBus(ShotsyncTestCase):
                          "org.freedesktop.DBus.Error.InvalidArgs")
         self.call("SetNextShotNumber", ("", 7), "(su)")  # today
         self.assertEqual(self.get_property("NextShotNumber"), 7)
+
+    def test_next_shot_number_at_midnight(self):
+        # A zone whose midnight comes a few seconds from now: the number of
+        # today's next shot must change on its own, announced.
+        lead = 6 * SLOWDOWN
+        midnight = int(time.time() + lead)
+        offset = -midnight % 86400
+        old_tz = os.environ["TZ"]
+        os.environ["TZ"] = "SYN-%02d:%02d:%02d" % (offset // 3600, offset // 60 % 60, offset % 60)
+        self.addCleanup(os.environ.__setitem__, "TZ", old_tz)
+        self.start_daemon()
+        self.call("SetNextShotNumber", ("", 7), "(su)")
+        self.assertLess(time.time(), midnight, "the daemon took longer than %g s to start" % lead)
+        self.assertEqual(self.get_property("NextShotNumber"), 7)
+        changed = self.wait(lambda: [c for c, _ in self.signals.props if c.get("NextShotNumber") == 1],
+                            lead + 10 * SLOWDOWN, "NextShotNumber announced at midnight")
+        self.assertGreaterEqual(time.time(), midnight)
+        self.assertEqual(len(changed), 1)
+        self.assertEqual(self.get_property("NextShotNumber"), 1)
 
     def test_metadata(self):
         self.start_daemon()

@@ -56,6 +56,37 @@ static void test_dates(void) {
         g_assert_cmpstr(format_iso8601(-1, buf), ==, "1970-01-01T00:59:59.999999+01:00");
 }
 
+static void test_next_day(void) {
+        /* TZ=Europe/Paris (meson). */
+        nsec_t next;
+        nsec_t t = (nsec_t) 1765495800 * NSEC_PER_SEC; /* 2025-12-12 00:30 local */
+        g_assert_cmpint(next_local_day(t, &next), ==, 0);
+        g_assert_cmpint(next, ==, (nsec_t) 1765580400 * NSEC_PER_SEC); /* 2025-12-13 00:00 +01:00 */
+        /* One nanosecond before midnight, and midnight itself. */
+        g_assert_cmpint(next_local_day(next - 1, &next), ==, 0);
+        g_assert_cmpint(next, ==, (nsec_t) 1765580400 * NSEC_PER_SEC);
+        g_assert_cmpint(next_local_day(next, &next), ==, 0);
+        g_assert_cmpint(next, ==, (nsec_t) 1765666800 * NSEC_PER_SEC);
+        /* Days of 23 and 25 hours around the time changes. */
+        nsec_t spring = (nsec_t) 1774738800 * NSEC_PER_SEC; /* 2026-03-29 00:00 +01:00 */
+        g_assert_cmpint(next_local_day(spring, &next), ==, 0);
+        g_assert_cmpint(next - spring, ==, (nsec_t) 23 * 3600 * NSEC_PER_SEC);
+        nsec_t autumn = (nsec_t) 1792879200 * NSEC_PER_SEC; /* 2026-10-25 00:00 +02:00 */
+        g_assert_cmpint(next_local_day(autumn, &next), ==, 0);
+        g_assert_cmpint(next - autumn, ==, (nsec_t) 25 * 3600 * NSEC_PER_SEC);
+        /* Whatever the instant, the date changes there and not before. */
+        for (nsec_t u = autumn - 40 * 3600 * NSEC_PER_SEC; u < autumn + 40 * 3600 * NSEC_PER_SEC;
+             u += 3607 * NSEC_PER_SEC) {
+                uint32_t d0, d1, d2;
+                g_assert_cmpint(next_local_day(u, &next), ==, 0);
+                g_assert_cmpint(local_date(u, &d0), ==, 0);
+                g_assert_cmpint(local_date(next - 1, &d1), ==, 0);
+                g_assert_cmpint(local_date(next, &d2), ==, 0);
+                g_assert_cmpuint(d0, ==, d1);
+                g_assert_cmpuint(d2, >, d1);
+        }
+}
+
 static void test_saturation(void) {
         g_assert_cmpint(sat_add(INT64_MAX - 1, 5), ==, INT64_MAX);
         g_assert_cmpint(sat_sub(INT64_MIN + 1, 5), ==, INT64_MIN);
@@ -66,6 +97,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/util/escape", test_escape);
         g_test_add_func("/util/dates", test_dates);
+        g_test_add_func("/util/next-day", test_next_day);
         g_test_add_func("/util/saturation", test_saturation);
         return g_test_run();
 }
