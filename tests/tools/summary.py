@@ -1,9 +1,13 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Adds up meson's testlog.json files: prints each failure and the line
+"""Adds up meson's testlog.json files: prints the figures the tests printed
+(lines "[name] key: value, ..."), each failure, and the line
 'N passed, N failed, N skipped'. Exit 1 when something failed."""
 import json
+import re
 import sys
+
+FIGURES = re.compile(r"^\[[^\]]+\] \S.*:")
 
 passed = failed = skipped = 0
 failures = []
@@ -18,6 +22,12 @@ for path in sys.argv[1:]:
         if not line.strip():
             continue
         t = json.loads(line)
+        out = (t.get("stdout") or "") + "\n" + (t.get("stderr") or "")
+        figures = [f for f in out.splitlines() if FIGURES.match(f)]
+        if figures:
+            print("%s %s:" % (path.split("/meson-logs")[0], t.get("name")))
+            for f in figures:
+                print("   ", f)
         r = t.get("result")
         if r in ("OK", "EXPECTEDFAIL"):
             passed += 1
