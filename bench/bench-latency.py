@@ -10,7 +10,10 @@ cost the machine too). Prints p50/p99/max and the p99 ratios.
 
 Files are renamed in at --rate files per second (default 100, eight times
 the busiest second of a 12-camera campaign), or back to back with --rate 0,
-which measures a saturated machine rather than latency.
+which measures a saturated machine rather than latency. The raw, clean and
+state folders live under $TMPDIR: ShotClosed waits for about ten fsyncs
+(state, each file and its folder, the manifest), so TMPDIR=/dev/shm shows the
+daemon's own path and a disk shows the disk too.
 
   SHOTSYNC_BUILD_DIR=build bench/bench-latency.py [--rate FILES_PER_S] [N_SHOTS]"""
 
