@@ -8,6 +8,7 @@
 #include <glib.h>
 #include <stdio.h>
 
+#include "json-util.h"
 #include "manifest.h"
 
 /* Manifests are 4 levels deep; json-glib parses recursively, and a deeply
@@ -71,29 +72,12 @@ static double offset_seconds(nsec_t mtime, nsec_t trigger) {
 }
 
 /* Callers store names escaped; a name that is still not UTF-8 (a camera
- * folder's raw name) is escaped here, so that the output is always JSON. */
-static void add_string(JsonBuilder *b, const char *key, const char *s) {
-        if (key)
-                json_builder_set_member_name(b, key);
-        if (!s)
-                s = "";
-        if (g_utf8_validate(s, -1, NULL)) {
-                json_builder_add_string_value(b, s);
-                return;
-        }
-        g_autofree char *e = utf8_escape_invalid(s);
-        json_builder_add_string_value(b, e);
-}
+ * folder's raw name) is escaped by json_add_string(), so that the output is
+ * always JSON. */
 
 static void add_time(JsonBuilder *b, const char *key, nsec_t t) {
         char buf[ISO8601_MAX];
-        json_builder_set_member_name(b, key);
-        json_builder_add_string_value(b, format_iso8601(t, buf));
-}
-
-static void add_int(JsonBuilder *b, const char *key, int64_t v) {
-        json_builder_set_member_name(b, key);
-        json_builder_add_int_value(b, v);
+        json_add_string(b, key, format_iso8601(t, buf));
 }
 
 static int compare_str(const void *a, const void *b) {
@@ -109,15 +93,15 @@ JsonNode *manifest_to_json(const Manifest *m) {
         snprintf(date, sizeof date, "%08" PRIu32, m->date);
 
         json_builder_begin_object(b);
-        add_string(b, "id", m->id);
-        add_string(b, "date", date);
-        add_int(b, "number", m->number);
-        add_string(b, "status", status);
+        json_add_string(b, "id", m->id);
+        json_add_string(b, "date", date);
+        json_add_int(b, "number", m->number);
+        json_add_string(b, "status", status);
 
         json_builder_set_member_name(b, "trigger");
         json_builder_begin_object(b);
-        add_string(b, "camera", m->trigger_camera);
-        add_string(b, "path", m->trigger_path);
+        json_add_string(b, "camera", m->trigger_camera);
+        json_add_string(b, "path", m->trigger_path);
         add_time(b, "time", m->trigger_time);
         json_builder_end_object(b);
 
@@ -139,18 +123,15 @@ JsonNode *manifest_to_json(const Manifest *m) {
                         last = f;
 
                 json_builder_begin_object(b);
-                add_string(b, "camera", f->camera);
-                add_int(b, "kind", f->kind);
-                add_string(b, "raw_path", f->raw_path);
+                json_add_string(b, "camera", f->camera);
+                json_add_int(b, "kind", f->kind);
+                json_add_string(b, "raw_path", f->raw_path);
                 add_time(b, "mtime", f->mtime);
-                json_builder_set_member_name(b, "offset_s");
-                json_builder_add_double_value(b, offset_seconds(f->mtime, m->trigger_time));
-                add_string(b, "clean_path", f->clean_path);
-                add_int(b, "size", (int64_t) MIN(f->size, (uint64_t) INT64_MAX));
-                json_builder_set_member_name(b, "sha256");
-                json_builder_add_string_value(b, strnlen(f->sha256, 64) == 64 ? f->sha256 : "");
-                json_builder_set_member_name(b, "late");
-                json_builder_add_boolean_value(b, f->late);
+                json_add_double(b, "offset_s", offset_seconds(f->mtime, m->trigger_time));
+                json_add_string(b, "clean_path", f->clean_path);
+                json_add_int(b, "size", (int64_t) MIN(f->size, (uint64_t) INT64_MAX));
+                json_add_string(b, "sha256", strnlen(f->sha256, 64) == 64 ? f->sha256 : "");
+                json_add_bool(b, "late", f->late);
                 json_builder_end_object(b);
         }
         json_builder_end_array(b);
@@ -158,7 +139,7 @@ JsonNode *manifest_to_json(const Manifest *m) {
         json_builder_set_member_name(b, "missing");
         json_builder_begin_array(b);
         for (char **c = m->missing; c && *c; c++)
-                add_string(b, NULL, *c);
+                json_add_string(b, NULL, *c);
         json_builder_end_array(b);
 
         json_builder_set_member_name(b, "timing");
@@ -166,8 +147,8 @@ JsonNode *manifest_to_json(const Manifest *m) {
         if (first) {
                 add_time(b, "min_mtime", first->mtime);
                 add_time(b, "max_mtime", last->mtime);
-                add_string(b, "first_camera", first->camera);
-                add_string(b, "last_camera", last->camera);
+                json_add_string(b, "first_camera", first->camera);
+                json_add_string(b, "last_camera", last->camera);
         } else {
                 static const char *const keys[] = { "min_mtime", "max_mtime", "first_camera", "last_camera" };
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
@@ -187,7 +168,7 @@ JsonNode *manifest_to_json(const Manifest *m) {
                 for (guint i = 0; i < n; i++) {
                         g_autofree char *key = g_utf8_validate(keys[i], -1, NULL) ? g_strdup(keys[i]) :
                                                                                      utf8_escape_invalid(keys[i]);
-                        add_string(b, key, g_hash_table_lookup(m->metadata, keys[i]));
+                        json_add_string(b, key, g_hash_table_lookup(m->metadata, keys[i]));
                 }
         }
         json_builder_end_object(b);
@@ -219,34 +200,23 @@ char *manifest_to_data(const Manifest *m, size_t *ret_len) {
 
 /* Reading: every helper returns -EBADMSG for a missing key or a wrong type. */
 
-static JsonNode *get_member(JsonObject *o, const char *key, JsonNodeType type) {
-        JsonNode *n = json_object_get_member(o, key);
-        return n && JSON_NODE_TYPE(n) == type ? n : NULL;
-}
-
 static bool node_is(JsonNode *n, GType type) {
         return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == type;
 }
 
 static int get_object(JsonObject *o, const char *key, JsonObject **ret) {
-        JsonNode *n = get_member(o, key, JSON_NODE_OBJECT);
-        if (!n)
-                return -EBADMSG;
-        *ret = json_node_get_object(n);
-        return 0;
+        *ret = json_get_object(o, key);
+        return *ret ? 0 : -EBADMSG;
 }
 
 static int get_array(JsonObject *o, const char *key, JsonArray **ret) {
-        JsonNode *n = get_member(o, key, JSON_NODE_ARRAY);
-        if (!n)
-                return -EBADMSG;
-        *ret = json_node_get_array(n);
-        return 0;
+        *ret = json_get_array(o, key);
+        return *ret ? 0 : -EBADMSG;
 }
 
 static int get_string(JsonObject *o, const char *key, const char **ret) {
-        JsonNode *n = json_object_get_member(o, key);
-        if (!node_is(n, G_TYPE_STRING))
+        JsonNode *n = json_value_member(o, key, G_TYPE_STRING);
+        if (!n)
                 return -EBADMSG;
         *ret = json_node_get_string(n);
         return 0;
@@ -259,8 +229,8 @@ static int check_string_or_null(JsonObject *o, const char *key) {
 }
 
 static int get_int(JsonObject *o, const char *key, int64_t min, int64_t max, int64_t *ret) {
-        JsonNode *n = json_object_get_member(o, key);
-        if (!node_is(n, G_TYPE_INT64))
+        JsonNode *n = json_value_member(o, key, G_TYPE_INT64);
+        if (!n)
                 return -EBADMSG;
         int64_t v = json_node_get_int(n);
         if (v < min || v > max)
@@ -270,8 +240,8 @@ static int get_int(JsonObject *o, const char *key, int64_t min, int64_t max, int
 }
 
 static int get_bool(JsonObject *o, const char *key, bool *ret) {
-        JsonNode *n = json_object_get_member(o, key);
-        if (!node_is(n, G_TYPE_BOOLEAN))
+        JsonNode *n = json_value_member(o, key, G_TYPE_BOOLEAN);
+        if (!n)
                 return -EBADMSG;
         *ret = json_node_get_boolean(n);
         return 0;

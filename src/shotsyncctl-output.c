@@ -199,50 +199,6 @@ int bus_message_read_json(sd_bus_message *m, JsonNode **ret) {
         }
 }
 
-/* ---- defensive lookups ---- */
-
-static JsonNode *member_of_type(JsonObject *o, const char *key, GType type) {
-        if (!o)
-                return NULL;
-        JsonNode *n = json_object_get_member(o, key);
-        if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != type)
-                return NULL;
-        return n;
-}
-
-const char *json_get_string(JsonObject *o, const char *key, const char *fallback) {
-        JsonNode *n = member_of_type(o, key, G_TYPE_STRING);
-        return n ? json_node_get_string(n) : fallback;
-}
-
-int64_t json_get_int(JsonObject *o, const char *key, int64_t fallback) {
-        JsonNode *n = member_of_type(o, key, G_TYPE_INT64);
-        return n ? json_node_get_int(n) : fallback;
-}
-
-double json_get_double(JsonObject *o, const char *key, double fallback) {
-        JsonNode *n = member_of_type(o, key, G_TYPE_DOUBLE);
-        if (n)
-                return json_node_get_double(n);
-        n = member_of_type(o, key, G_TYPE_INT64);
-        return n ? (double) json_node_get_int(n) : fallback;
-}
-
-bool json_get_bool(JsonObject *o, const char *key, bool fallback) {
-        JsonNode *n = member_of_type(o, key, G_TYPE_BOOLEAN);
-        return n ? json_node_get_boolean(n) : fallback;
-}
-
-JsonObject *json_get_object(JsonObject *o, const char *key) {
-        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
-        return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-}
-
-JsonArray *json_get_array(JsonObject *o, const char *key) {
-        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
-        return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-}
-
 char *json_join_strings(JsonArray *a, const char *sep) {
         GString *s = g_string_new(NULL);
         for (guint i = 0; a && i < json_array_get_length(a); i++) {

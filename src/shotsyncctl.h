@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "json-util.h"
 #include "util.h"
 
 #define BUS_NAME "org.shotsync.Shotsync1"
@@ -106,14 +107,6 @@ int verb_monitor(int argc, char **argv); /* shotsyncctl-monitor.c */
  * malformed message. */
 int bus_message_read_json(sd_bus_message *m, JsonNode **ret);
 
-/* Typed lookups that never fail on a reply of an unexpected shape: they
- * return the fallback when the member is absent or of another type. */
-const char *json_get_string(JsonObject *o, const char *key, const char *fallback);
-int64_t json_get_int(JsonObject *o, const char *key, int64_t fallback);
-double json_get_double(JsonObject *o, const char *key, double fallback);
-bool json_get_bool(JsonObject *o, const char *key, bool fallback);
-JsonObject *json_get_object(JsonObject *o, const char *key);
-JsonArray *json_get_array(JsonObject *o, const char *key);
 /* Strings of an array joined with sep; "-" when empty or absent. */
 char *json_join_strings(JsonArray *a, const char *sep);
 

@@ -12,6 +12,7 @@
 
 #include "classify.h"
 #include "engine.h"
+#include "json-util.h"
 #include "sim.h"
 
 /* Monotonic time of playback instant 0 for the engine. */
@@ -367,11 +368,12 @@ void sim_expect_print(const SimExpect *x, const SimTimeline *t, FILE *out) {
                              "they are not part of this prediction.\n");
 }
 
-static JsonNode *strv_node(char **v) {
-        JsonArray *a = json_array_new();
+static void add_strv(JsonBuilder *b, const char *key, char **v) {
+        json_builder_set_member_name(b, key);
+        json_builder_begin_array(b);
         for (char **p = v; p && *p; p++)
-                json_array_add_string_element(a, *p);
-        return json_node_init_array(json_node_alloc(), a);
+                json_add_string(b, NULL, *p);
+        json_builder_end_array(b);
 }
 
 static const char *role_string(SimFileRole r) {
@@ -383,39 +385,27 @@ char *sim_expect_to_json(const SimExpect *x, const SimTimeline *t) {
         char iso[ISO8601_MAX];
 
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "scenario");
-        json_builder_add_string_value(b, t->scenario->path);
-        json_builder_set_member_name(b, "start");
-        json_builder_add_string_value(b, format_iso8601(t->opt.start, iso));
+        json_add_string(b, "scenario", t->scenario->path);
+        json_add_string(b, "start", format_iso8601(t->opt.start, iso));
         /* Exactly, for --start: names may carry microseconds. */
         g_autofree char *start_arg = g_strdup_printf("@%" PRIi64 ".%09" PRIi64, t->opt.start / NSEC_PER_SEC,
                                                      t->opt.start % NSEC_PER_SEC);
-        json_builder_set_member_name(b, "start_arg");
-        json_builder_add_string_value(b, start_arg);
-        json_builder_set_member_name(b, "speed");
-        json_builder_add_double_value(b, t->opt.speed);
-        json_builder_set_member_name(b, "window");
-        json_builder_add_double_value(b, x->window);
-        json_builder_set_member_name(b, "timeout");
-        json_builder_add_double_value(b, x->timeout);
-        json_builder_set_member_name(b, "late_grace");
-        json_builder_add_double_value(b, x->late_grace);
+        json_add_string(b, "start_arg", start_arg);
+        json_add_double(b, "speed", t->opt.speed);
+        json_add_double(b, "window", x->window);
+        json_add_double(b, "timeout", x->timeout);
+        json_add_double(b, "late_grace", x->late_grace);
 
         json_builder_set_member_name(b, "shots");
         json_builder_begin_array(b);
         for (guint i = 0; i < x->shots->len; i++) {
                 const SimExpectShot *s = x->shots->pdata[i];
                 json_builder_begin_object(b);
-                json_builder_set_member_name(b, "id");
-                json_builder_add_string_value(b, s->id);
-                json_builder_set_member_name(b, "scenario_shot");
-                json_builder_add_int_value(b, s->sim_shot);
-                json_builder_set_member_name(b, "fired");
-                json_builder_add_boolean_value(b, s->fired);
-                json_builder_set_member_name(b, "trigger_camera");
-                json_builder_add_string_value(b, s->trigger_camera);
-                json_builder_set_member_name(b, "status");
-                json_builder_add_string_value(b, s->status);
+                json_add_string(b, "id", s->id);
+                json_add_int(b, "scenario_shot", s->sim_shot);
+                json_add_bool(b, "fired", s->fired);
+                json_add_string(b, "trigger_camera", s->trigger_camera);
+                json_add_string(b, "status", s->status);
                 json_builder_set_member_name(b, "files");
                 json_builder_begin_array(b);
                 for (guint k = 0; k < s->files->len; k++) {
@@ -423,21 +413,15 @@ char *sim_expect_to_json(const SimExpect *x, const SimTimeline *t) {
                         const SimFile *f = &t->files[fi];
                         const SimExpectFile *xf = &x->files[fi];
                         json_builder_begin_object(b);
-                        json_builder_set_member_name(b, "camera");
-                        json_builder_add_string_value(b, t->scenario->cameras[f->camera].name);
-                        json_builder_set_member_name(b, "kind");
-                        json_builder_add_int_value(b, xf->kind);
-                        json_builder_set_member_name(b, "path");
-                        json_builder_add_string_value(b, f->rel_path);
-                        json_builder_set_member_name(b, "late");
-                        json_builder_add_boolean_value(b, xf->late);
+                        json_add_string(b, "camera", t->scenario->cameras[f->camera].name);
+                        json_add_int(b, "kind", xf->kind);
+                        json_add_string(b, "path", f->rel_path);
+                        json_add_bool(b, "late", xf->late);
                         json_builder_end_object(b);
                 }
                 json_builder_end_array(b);
-                json_builder_set_member_name(b, "missing");
-                json_builder_add_value(b, strv_node(s->missing));
-                json_builder_set_member_name(b, "missing_at_close");
-                json_builder_add_value(b, strv_node(s->missing_at_close));
+                add_strv(b, "missing", s->missing);
+                add_strv(b, "missing_at_close", s->missing_at_close);
                 json_builder_end_object(b);
         }
         json_builder_end_array(b);
@@ -448,28 +432,17 @@ char *sim_expect_to_json(const SimExpect *x, const SimTimeline *t) {
                 const SimFile *f = &t->files[i];
                 const SimExpectFile *xf = &x->files[i];
                 json_builder_begin_object(b);
-                json_builder_set_member_name(b, "camera");
-                json_builder_add_string_value(b, t->scenario->cameras[f->camera].name);
-                json_builder_set_member_name(b, "path");
-                json_builder_add_string_value(b, f->rel_path);
-                json_builder_set_member_name(b, "scenario_shot");
-                json_builder_add_int_value(b, f->shot);
-                json_builder_set_member_name(b, "role");
-                json_builder_add_string_value(b, role_string(f->role));
-                json_builder_set_member_name(b, "mtime");
-                json_builder_add_string_value(b, format_iso8601(file_mtime(t, f), iso));
-                json_builder_set_member_name(b, "deliver_at");
-                json_builder_add_double_value(b, (double) f->deliver_at / 1e6);
-                json_builder_set_member_name(b, "fate");
-                json_builder_add_string_value(b, sim_fate_to_string(xf->fate));
-                json_builder_set_member_name(b, "trigger");
-                json_builder_add_boolean_value(b, xf->trigger);
-                json_builder_set_member_name(b, "shot");
-                json_builder_add_string_value(b, xf->shot_id ?: "");
-                json_builder_set_member_name(b, "late");
-                json_builder_add_boolean_value(b, xf->late);
-                json_builder_set_member_name(b, "reason");
-                json_builder_add_string_value(b, xf->reason ?: "");
+                json_add_string(b, "camera", t->scenario->cameras[f->camera].name);
+                json_add_string(b, "path", f->rel_path);
+                json_add_int(b, "scenario_shot", f->shot);
+                json_add_string(b, "role", role_string(f->role));
+                json_add_string(b, "mtime", format_iso8601(file_mtime(t, f), iso));
+                json_add_double(b, "deliver_at", (double) f->deliver_at / 1e6);
+                json_add_string(b, "fate", sim_fate_to_string(xf->fate));
+                json_add_bool(b, "trigger", xf->trigger);
+                json_add_string(b, "shot", xf->shot_id);
+                json_add_bool(b, "late", xf->late);
+                json_add_string(b, "reason", xf->reason);
                 json_builder_end_object(b);
         }
         json_builder_end_array(b);

@@ -4,6 +4,7 @@
 #include <json-glib/json-glib.h>
 #include <sys/stat.h>
 
+#include "json-util.h"
 #include "state.h"
 
 #define STATE_VERSION 2
@@ -103,20 +104,11 @@ void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, 
 
 /* ---- to JSON ---- */
 
+/* Names are always escaped here (backslashes too): reading them back with
+ * utf8_unescape() gives the exact bytes, whatever they were. */
 static void add_escaped(JsonBuilder *b, const char *key, const char *value) {
         g_autofree char *e = utf8_escape_invalid(value);
-        json_builder_set_member_name(b, key);
-        json_builder_add_string_value(b, e);
-}
-
-static void add_int(JsonBuilder *b, const char *key, int64_t v) {
-        json_builder_set_member_name(b, key);
-        json_builder_add_int_value(b, v);
-}
-
-static void add_bool(JsonBuilder *b, const char *key, bool v) {
-        json_builder_set_member_name(b, key);
-        json_builder_add_boolean_value(b, v);
+        json_add_string(b, key, e);
 }
 
 static int strptr_cmp(const void *a, const void *b) {
@@ -125,28 +117,25 @@ static int strptr_cmp(const void *a, const void *b) {
 
 static void build_shot(JsonBuilder *b, const StateShot *sh) {
         json_builder_begin_object(b);
-        add_int(b, "date", sh->date);
-        add_int(b, "number", sh->number);
-        json_builder_set_member_name(b, "status");
-        json_builder_add_string_value(b, shot_status_to_string(sh->status));
+        json_add_int(b, "date", sh->date);
+        json_add_int(b, "number", sh->number);
+        json_add_string(b, "status", shot_status_to_string(sh->status));
         add_escaped(b, "trigger_camera", sh->trigger_camera ?: "");
-        add_bool(b, "fire", !sh->trigger_camera);
-        add_int(b, "trigger_time", sh->trigger_time);
-        add_int(b, "window_start", sh->window_start);
-        add_int(b, "window_end", sh->window_end);
-        add_int(b, "opened", sh->opened);
-        add_int(b, "closed", sh->closed);
-        add_int(b, "deadline", sh->deadline);
-        add_bool(b, "live", sh->live);
-        add_bool(b, "needs_publish", sh->needs_publish);
-        add_bool(b, "announced", sh->announced);
+        json_add_bool(b, "fire", !sh->trigger_camera);
+        json_add_int(b, "trigger_time", sh->trigger_time);
+        json_add_int(b, "window_start", sh->window_start);
+        json_add_int(b, "window_end", sh->window_end);
+        json_add_int(b, "opened", sh->opened);
+        json_add_int(b, "closed", sh->closed);
+        json_add_int(b, "deadline", sh->deadline);
+        json_add_bool(b, "live", sh->live);
+        json_add_bool(b, "needs_publish", sh->needs_publish);
+        json_add_bool(b, "announced", sh->announced);
 
         json_builder_set_member_name(b, "expected");
         json_builder_begin_array(b);
-        for (char **c = sh->expected; c && *c; c++) {
-                g_autofree char *e = utf8_escape_invalid(*c);
-                json_builder_add_string_value(b, e);
-        }
+        for (char **c = sh->expected; c && *c; c++)
+                add_escaped(b, NULL, *c);
         json_builder_end_array(b);
 
         json_builder_set_member_name(b, "files");
@@ -156,10 +145,10 @@ static void build_shot(JsonBuilder *b, const StateShot *sh) {
                 json_builder_begin_object(b);
                 add_escaped(b, "path", f->path);
                 add_escaped(b, "camera", f->camera);
-                add_int(b, "kind", f->kind);
-                add_bool(b, "trigger", f->trigger);
-                add_bool(b, "late", f->late);
-                add_int(b, "dt", f->dt);
+                json_add_int(b, "kind", f->kind);
+                json_add_bool(b, "trigger", f->trigger);
+                json_add_bool(b, "late", f->late);
+                json_add_int(b, "dt", f->dt);
                 json_builder_end_object(b);
         }
         json_builder_end_array(b);
@@ -170,10 +159,8 @@ static void build_shot(JsonBuilder *b, const StateShot *sh) {
                 g_autofree const char **keys = (const char **) g_hash_table_get_keys_as_array(sh->metadata, NULL);
                 guint n = g_strv_length((char **) keys);
                 qsort_safe(keys, n, sizeof(char *), strptr_cmp);
-                for (guint i = 0; i < n; i++) {
-                        json_builder_set_member_name(b, keys[i]);
-                        json_builder_add_string_value(b, g_hash_table_lookup(sh->metadata, keys[i]));
-                }
+                for (guint i = 0; i < n; i++)
+                        json_add_string(b, keys[i], g_hash_table_lookup(sh->metadata, keys[i]));
         }
         json_builder_end_object(b);
         json_builder_end_object(b);
@@ -206,22 +193,21 @@ static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_l
         g_autoptr(JsonBuilder) b = json_builder_new();
 
         json_builder_begin_object(b);
-        add_int(b, "version", STATE_VERSION);
-        add_bool(b, "paused", s->paused);
-        json_builder_set_member_name(b, "last_shot");
-        json_builder_add_string_value(b, s->last_shot ?: "");
+        json_add_int(b, "version", STATE_VERSION);
+        json_add_bool(b, "paused", s->paused);
+        json_add_string(b, "last_shot", s->last_shot);
 
         json_builder_set_member_name(b, "counters");
         json_builder_begin_array(b);
         for (size_t i = 0; i < s->n_counters; i++) {
                 const StateCounter *c = &s->counters[i];
                 json_builder_begin_object(b);
-                add_int(b, "date", c->date);
-                add_int(b, "next", c->next);
+                json_add_int(b, "date", c->date);
+                json_add_int(b, "next", c->next);
                 json_builder_set_member_name(b, "used");
                 json_builder_begin_array(b);
                 for (uint32_t j = 0; j < c->n_ranges * 2; j++)
-                        json_builder_add_int_value(b, c->ranges[j]);
+                        json_add_int(b, NULL, c->ranges[j]);
                 json_builder_end_array(b);
                 json_builder_end_object(b);
         }
@@ -254,13 +240,16 @@ static JsonNode *member(Reader *r, const char *key, JsonNodeType type) {
         return n;
 }
 
-static int64_t get_int(Reader *r, const char *key) {
-        JsonNode *n = member(r, key, JSON_NODE_VALUE);
-        if (!n || json_node_get_value_type(n) != G_TYPE_INT64) {
+static JsonNode *value(Reader *r, const char *key, GType type) {
+        JsonNode *n = json_value_member(r->o, key, type);
+        if (!n)
                 r->bad = true;
-                return 0;
-        }
-        return json_node_get_int(n);
+        return n;
+}
+
+static int64_t get_int(Reader *r, const char *key) {
+        JsonNode *n = value(r, key, G_TYPE_INT64);
+        return n ? json_node_get_int(n) : 0;
 }
 
 static uint32_t get_u32(Reader *r, const char *key) {
@@ -273,21 +262,13 @@ static uint32_t get_u32(Reader *r, const char *key) {
 }
 
 static bool get_bool(Reader *r, const char *key) {
-        JsonNode *n = member(r, key, JSON_NODE_VALUE);
-        if (!n || json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
-                r->bad = true;
-                return false;
-        }
-        return json_node_get_boolean(n);
+        JsonNode *n = value(r, key, G_TYPE_BOOLEAN);
+        return n ? json_node_get_boolean(n) : false;
 }
 
 static const char *get_str(Reader *r, const char *key) {
-        JsonNode *n = member(r, key, JSON_NODE_VALUE);
-        if (!n || json_node_get_value_type(n) != G_TYPE_STRING) {
-                r->bad = true;
-                return "";
-        }
-        return json_node_get_string(n);
+        JsonNode *n = value(r, key, G_TYPE_STRING);
+        return n ? json_node_get_string(n) : "";
 }
 
 static char *get_unescaped(Reader *r, const char *key) {
