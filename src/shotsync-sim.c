@@ -52,15 +52,6 @@ typedef struct Sim {
 
 /* ---- output ---- */
 
-static char *time_of_day(nsec_t t) {
-        time_t sec = (time_t) (t / NSEC_PER_SEC);
-        struct tm tm;
-        if (!localtime_r(&sec, &tm))
-                return g_strdup("?");
-        return g_strdup_printf("%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
-                               (int) (t % NSEC_PER_SEC / 1000000));
-}
-
 static char *date_time(nsec_t t) {
         time_t sec = (time_t) (t / NSEC_PER_SEC);
         struct tm tm;
@@ -80,7 +71,8 @@ static char *duration_string(usec_t u) {
 }
 
 static void print_file_line(Sim *sim, const SimFile *f, nsec_t mtime, usec_t at) {
-        g_autofree char *mt = time_of_day(mtime);
+        char mt[TIME_OF_DAY_MAX];
+        format_time_of_day(mtime, mt);
         g_autofree char *note = sim_file_note(sim->t, f);
         printf("%+8.2fs  mtime %s  shot %-4" PRIu32 " %-12s %s%s%s%s\n", (double) at / 1e6, mt, f->shot,
                sim->scenario->cameras[f->camera].name, f->rel_path, isempty(note) ? "" : "  [", note,
@@ -88,7 +80,8 @@ static void print_file_line(Sim *sim, const SimFile *f, nsec_t mtime, usec_t at)
 }
 
 static void print_fire_line(Sim *sim, const SimShotPlan *p, usec_t at, const char *what) {
-        g_autofree char *ft = time_of_day(p->fire_time);
+        char ft[TIME_OF_DAY_MAX];
+        format_time_of_day(p->fire_time, ft);
         printf("%+8.2fs  fire  %s  shot %-4" PRIu32 " %s\n", (double) at / 1e6, ft, p->number, what);
 }
 

@@ -113,11 +113,11 @@ static void format_line(GString *s, const char *member, bool known, JsonArray *a
                 g_string_append_printf(s, " %s trigger=%s", arg_str(a, 0), isempty(camera) ? "Fire" : camera);
                 if (!isempty(path))
                         g_string_append_printf(s, " path=%s", path);
-                g_string_append_printf(s, " window=%s–%s expected=%s", format_time_of_day(arg_usec(a, 4), t1),
-                                       format_time_of_day(arg_usec(a, 5), t2), expected);
+                g_string_append_printf(s, " window=%s–%s expected=%s", ctl_time_of_day(arg_usec(a, 4), t1),
+                                       ctl_time_of_day(arg_usec(a, 5), t2), expected);
         } else if (streq(member, "ImageAssigned"))
                 g_string_append_printf(s, " %s %s %s late=%s mtime=%s", arg_str(a, 0), arg_str(a, 1), arg_str(a, 2),
-                                       arg_bool(a, 4) ? "yes" : "no", format_time_of_day(arg_usec(a, 3), t1));
+                                       arg_bool(a, 4) ? "yes" : "no", ctl_time_of_day(arg_usec(a, 3), t1));
         else if (streq(member, "ShotClosed") || streq(member, "ShotUpdated")) {
                 g_autofree char *missing = json_join_strings(arg_array(a, 3), ",");
                 JsonObject *images = arg_object(a, 2);
@@ -125,7 +125,7 @@ static void format_line(GString *s, const char *member, bool known, JsonArray *a
                                        images ? json_object_get_size(images) : 0);
         } else if (streq(member, "ImageOrphaned"))
                 g_string_append_printf(s, " %s %s mtime=%s", arg_str(a, 0), arg_str(a, 1),
-                                       format_time_of_day(arg_usec(a, 2), t1));
+                                       ctl_time_of_day(arg_usec(a, 2), t1));
         else if (streq(member, "ImageIgnored"))
                 g_string_append_printf(s, " %s %s reason=%s", arg_str(a, 0), arg_str(a, 1), arg_str(a, 2));
         else if (streq(member, "Fired")) {

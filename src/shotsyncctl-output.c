@@ -240,16 +240,12 @@ char *format_time_full(uint64_t usec, char buf[static CTL_TIME_MAX]) {
         return buf;
 }
 
-char *format_time_of_day(uint64_t usec, char buf[static CTL_TIME_MAX]) {
-        time_t sec = (time_t) (usec / USEC_PER_SEC);
-        struct tm tm;
-        if (usec == 0 || !localtime_r(&sec, &tm)) {
+char *ctl_time_of_day(uint64_t usec, char buf[static CTL_TIME_MAX]) {
+        if (usec == 0 || usec > (uint64_t) INT64_MAX / NSEC_PER_USEC) {
                 snprintf(buf, CTL_TIME_MAX, "-");
                 return buf;
         }
-        snprintf(buf, CTL_TIME_MAX, "%02d:%02d:%02d.%03u", tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (unsigned) (usec % USEC_PER_SEC / 1000));
-        return buf;
+        return format_time_of_day((nsec_t) usec * NSEC_PER_USEC, buf);
 }
 
 void print_field(int width, const char *key, const char *fmt, ...) {

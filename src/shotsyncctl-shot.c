@@ -144,9 +144,9 @@ static void print_shot(JsonObject *s) {
         int64_t min = json_get_int(timing, "min_mtime", 0), max = json_get_int(timing, "max_mtime", 0);
         if (min > 0 && max > 0 && trigger_usec > 0)
                 print_field(w, "Timing", "first %s at %s (%+.3f s), last %s at %s (%+.3f s), spread %.3f s",
-                            json_get_string(timing, "first_camera", "-"), format_time_of_day((uint64_t) min, a),
+                            json_get_string(timing, "first_camera", "-"), ctl_time_of_day((uint64_t) min, a),
                             (double) (min - trigger_usec) / 1e6, json_get_string(timing, "last_camera", "-"),
-                            format_time_of_day((uint64_t) max, b), (double) (max - trigger_usec) / 1e6,
+                            ctl_time_of_day((uint64_t) max, b), (double) (max - trigger_usec) / 1e6,
                             (double) (max - min) / 1e6);
         else
                 print_field(w, "Timing", "-");

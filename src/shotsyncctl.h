@@ -117,7 +117,7 @@ int json_print(JsonNode *node, JsonMode mode);
 /* Human times from µs since the epoch, in local time. */
 #define CTL_TIME_MAX 64
 char *format_time_full(uint64_t usec, char buf[static CTL_TIME_MAX]); /* ISO 8601 with offset */
-char *format_time_of_day(uint64_t usec, char buf[static CTL_TIME_MAX]); /* HH:MM:SS.mmm */
+char *ctl_time_of_day(uint64_t usec, char buf[static CTL_TIME_MAX]); /* HH:MM:SS.mmm */
 
 /* A right-aligned "Key: value" line as in hostnamectl. */
 void print_field(int width, const char *key, const char *fmt, ...) _printf_(3, 4);

@@ -299,15 +299,6 @@ static char *join_or_dash(char **v) {
         return v && v[0] ? g_strjoinv(",", v) : g_strdup("-");
 }
 
-static char *time_of_day(nsec_t t) {
-        time_t sec = (time_t) (t / NSEC_PER_SEC);
-        struct tm tm;
-        if (!localtime_r(&sec, &tm))
-                return g_strdup("?");
-        return g_strdup_printf("%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
-                               (int) (t % NSEC_PER_SEC / 1000000));
-}
-
 static nsec_t file_mtime(const SimTimeline *t, const SimFile *f) {
         return sim_file_mtime(t, f, t->shots[f->shot - 1].fire_time);
 }
@@ -354,7 +345,8 @@ void sim_expect_print(const SimExpect *x, const SimTimeline *t, FILE *out) {
                         if (!title)
                                 fprintf(out, "\n%s:\n", sections[k].title);
                         title = true;
-                        g_autofree char *mt = time_of_day(file_mtime(t, f));
+                        char mt[TIME_OF_DAY_MAX];
+                        format_time_of_day(file_mtime(t, f), mt);
                         fprintf(out, "  %s  mtime %s  scenario shot %" PRIu32, f->rel_path, mt, f->shot);
                         if (xf->shot_id)
                                 fprintf(out, "  → %s", xf->shot_id);

@@ -99,6 +99,18 @@ char *format_hhmmss(nsec_t t, char buf[static 7]) {
         return buf;
 }
 
+char *format_time_of_day(nsec_t t, char buf[static TIME_OF_DAY_MAX]) {
+        struct tm tm;
+        long ns;
+        if (local_tm(t, &tm, &ns) < 0) {
+                snprintf(buf, TIME_OF_DAY_MAX, "?");
+                return buf;
+        }
+        snprintf(buf, TIME_OF_DAY_MAX, "%02u:%02u:%02u.%03u", (unsigned) tm.tm_hour % 100u, (unsigned) tm.tm_min % 100u,
+                 (unsigned) tm.tm_sec % 100u, (unsigned) (ns / 1000000));
+        return buf;
+}
+
 int parse_date(const char *s, uint32_t *ret) {
         if (!s || strlen(s) != 8)
                 return -EINVAL;

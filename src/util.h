@@ -107,6 +107,12 @@ char *format_iso8601(nsec_t t, char buf[static ISO8601_MAX]);
 /* "HHMMSS" of a realtime instant in local time; buf needs 7 bytes. */
 char *format_hhmmss(nsec_t t, char buf[static 7]);
 
+#define TIME_OF_DAY_MAX 16
+
+/* Local time of day with milliseconds, "HH:MM:SS.mmm" ("?" when t cannot be
+ * represented): for people reading logs and tables. */
+char *format_time_of_day(nsec_t t, char buf[static TIME_OF_DAY_MAX]);
+
 /* Parses "YYYYMMDD" strictly (a real calendar date). */
 int parse_date(const char *s, uint32_t *ret);
 

@@ -50,6 +50,9 @@ static void test_dates(void) {
         char buf[ISO8601_MAX], hms[7];
         g_assert_cmpstr(format_iso8601(t + 123456789, buf), ==, "2025-12-12T00:30:00.123456+01:00");
         g_assert_cmpstr(format_hhmmss(t, hms), ==, "003000");
+        char tod[TIME_OF_DAY_MAX];
+        g_assert_cmpstr(format_time_of_day(t + 123456789, tod), ==, "00:30:00.123");
+        g_assert_cmpstr(format_time_of_day(-1, tod), ==, "00:59:59.999");
         /* Summer time. */
         g_assert_cmpstr(format_iso8601((nsec_t) 1751371200 * NSEC_PER_SEC, buf), ==, "2025-07-01T14:00:00.000000+02:00");
         /* Before 1970. */
