@@ -15,7 +15,6 @@ meson) when Xvfb, ImageMagick's import, pyatspi or the panel are missing."""
 
 import ctypes
 import os
-import random
 import re
 import select
 import shutil
@@ -32,13 +31,13 @@ import zlib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
 import shotsynctest  # noqa: E402
+from fakecams import FakecamMixin  # noqa: E402
 from shotsynctest import BUILD_DIR, DEFAULT_TIMEOUT, ShotsyncTestCase  # noqa: E402
 
 PANEL = os.environ.get("SHOTSYNC_PANEL") or os.path.join(BUILD_DIR, "src", "panel", "shotsync-panel")
 ARTIFACTS = os.environ.get("SHOTSYNC_PANEL_ARTIFACTS") or os.path.join(BUILD_DIR, "tests", "panel", "screenshots")
 WIDTH, HEIGHT = 1360, 900
 SKIP = 77
-FAKECAM = os.path.join(BUILD_DIR, "tests", "fakecam", "shotsync-fakecam")
 # X keycodes of Xvfb's default (pc105/us) keymap, for modifiers.
 XK_ALT_L, XK_CONTROL_L = 64, 37
 RETURN = 0xFF0D
@@ -677,104 +676,11 @@ class TestPanelAccessDenied(PanelTestCase):
         self.screenshot("06-access-denied", GREEN)
 
 
-class Emulator:
-    """One shotsync-fakecam: a PTP/IP camera on its own 127.x address."""
-
-    def __init__(self, tmp, address, serial):
-        self.serial = serial
-        self.port = "ptpip:" + address
-        self.control = os.path.join(tmp, "cam-%s.sock" % serial)
-        self.stderr = open(os.path.join(tmp, "cam-%s.log" % serial), "wb")
-        self.proc = subprocess.Popen([FAKECAM, "--address", address, "--serial", serial, "--log",
-                                      os.path.join(tmp, "captures.log"), "--control", self.control],
-                                     stdout=subprocess.PIPE, stderr=self.stderr)
-        try:
-            line = read_line(self.proc.stdout.fileno(), DEFAULT_TIMEOUT, "shotsync-fakecam " + serial)
-        except RuntimeError:
-            line = ""
-        if line != "ready %s:15740" % address:
-            self.stop()
-            raise RuntimeError("emulator %s did not get ready: %r" % (serial, line))
-
-    def command(self, cmd):
-        subprocess.run([FAKECAM, "--control", self.control, "--command", cmd], check=True, timeout=30,
-                       stdout=subprocess.DEVNULL)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.stderr.close()
-
-
-class TestPanelFire(PanelTestCase):
+class TestPanelFire(FakecamMixin, PanelTestCase):
     """Fire from the panel through libgphoto2 to emulated cameras: one
     result per camera with its latency, an error for the faulty one."""
-    cameras = ""  # every folder of RawRoot is a camera
-    folders = ()
     timeout = 6
-
-    def setUp(self):
-        self.cams = []
-        super().setUp()
-        self.home = os.path.join(self.tmp, "home")
-        os.makedirs(self.home)
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            for c in self.cams:
-                c.stop()
-
-    def config_text(self):
-        return """[Watch]
-RawRoot={raw}
-Files=*.jpg
-RescanIntervalSec=0
-
-[Grouping]
-FullWindowSec={w}
-TimeoutSec={t}
-
-[Output]
-CleanRoot={clean}
-
-[Trigger]
-Ports={ports}
-SetClock=true
-Download=true
-CaptureTimeoutSec=2
-""".format(raw=self.raw, clean=self.clean, w=self.window, t=self.timeout,
-           ports=";".join(c.port for c in self.cams))
-
-    def daemon_env(self):
-        env = super().daemon_env()
-        env["HOME"] = self.home
-        return env
-
-    def start_cams(self, n):
-        for attempt in range(5):
-            net = "127.%d.%d" % (random.randint(20, 219), random.randint(1, 250))
-            try:
-                for i in range(n):
-                    serial = "PANEL%d%04X" % (i, random.getrandbits(16))
-                    self.cams.append(Emulator(self.tmp, "%s.%d" % (net, i + 2), serial))
-                break
-            except RuntimeError:
-                for c in self.cams:
-                    c.stop()
-                self.cams = []
-                if attempt == 4:
-                    raise
-        for c in self.cams:
-            os.makedirs(os.path.join(self.raw, c.serial), exist_ok=True)
-        self.write_config()
+    serial_prefix = "PANEL"
 
     def test_fire_results(self):
         self.start_cams(3)
