@@ -155,13 +155,10 @@ void controls_fired(Panel *p, const char *shot_id, GVariant *results) {
                 GtkWidget *row = g_object_new(GTK_TYPE_BOX, "orientation", GTK_ORIENTATION_HORIZONTAL, "spacing", 10,
                                               "accessible-role", GTK_ACCESSIBLE_ROLE_GROUP, NULL);
                 gtk_widget_add_css_class(row, "fire-result");
-                GtkWidget *badge = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
-                gtk_widget_add_css_class(badge, "badge");
-                gtk_widget_add_css_class(badge, good ? "ok" : "timeout");
+                GtkWidget *badge = panel_badge(good ? "ok" : "timeout",
+                                               good ? "shotsync-present-symbolic" : "shotsync-missing-symbolic",
+                                               good ? "OK" : "ERROR");
                 gtk_widget_set_valign(badge, GTK_ALIGN_START);
-                gtk_box_append(GTK_BOX(badge),
-                               panel_icon(good ? "shotsync-present-symbolic" : "shotsync-missing-symbolic"));
-                gtk_box_append(GTK_BOX(badge), gtk_label_new(good ? "OK" : "ERROR"));
                 gtk_box_append(GTK_BOX(row), badge);
 
                 GtkWidget *texts = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);

@@ -84,14 +84,10 @@ static GtkWidget *files_list(GVariant *files, const char *const *missing, guint6
                 gtk_box_append(GTK_BOX(row), cell(groups[1], off, "latency"));
                 gtk_box_append(GTK_BOX(row), cell(groups[2], when, NULL));
                 gtk_box_append(GTK_BOX(row), cell(groups[3], sz, NULL));
-                GtkWidget *note = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
-                if (late) {
-                        gtk_widget_add_css_class(note, "badge");
+                GtkWidget *note = late ? panel_badge("late", "shotsync-late-symbolic", "LATE") :
+                                         gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
+                if (late)
                         gtk_widget_add_css_class(note, "tile");
-                        gtk_widget_add_css_class(note, "late");
-                        gtk_box_append(GTK_BOX(note), panel_icon("shotsync-late-symbolic"));
-                        gtk_box_append(GTK_BOX(note), gtk_label_new("LATE"));
-                }
                 gtk_size_group_add_widget(groups[4], note);
                 gtk_box_append(GTK_BOX(row), note);
                 GtkWidget *path = text_label(where, "mono");
@@ -115,12 +111,8 @@ static GtkWidget *files_list(GVariant *files, const char *const *missing, guint6
                 gtk_box_append(GTK_BOX(row), cell(groups[1], "—", NULL));
                 gtk_box_append(GTK_BOX(row), cell(groups[2], "—", NULL));
                 gtk_box_append(GTK_BOX(row), cell(groups[3], "—", NULL));
-                GtkWidget *note = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
-                gtk_widget_add_css_class(note, "badge");
+                GtkWidget *note = panel_badge("missing", "shotsync-missing-symbolic", "MISSING");
                 gtk_widget_add_css_class(note, "tile");
-                gtk_widget_add_css_class(note, "missing");
-                gtk_box_append(GTK_BOX(note), panel_icon("shotsync-missing-symbolic"));
-                gtk_box_append(GTK_BOX(note), gtk_label_new("MISSING"));
                 gtk_size_group_add_widget(groups[4], note);
                 gtk_box_append(GTK_BOX(row), note);
                 GtkWidget *none = text_label("no file", "subtle");
@@ -155,17 +147,14 @@ static void fill_details(GtkWindow *w, GVariant *m) {
         GtkWidget *top = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 18);
         g_autofree char *t = g_strdup_printf("Shot %s", id);
         gtk_box_append(GTK_BOX(top), text_label(t, "details-title"));
-        GtkWidget *badge = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
-        gtk_widget_add_css_class(badge, "badge");
-        gtk_widget_add_css_class(badge, collecting ? "pending" : complete ? "ok" : "timeout");
-        gtk_widget_set_valign(badge, GTK_ALIGN_CENTER);
-        gtk_box_append(GTK_BOX(badge), panel_icon(collecting ? "shotsync-waiting-symbolic" :
-                                                  complete   ? "shotsync-present-symbolic" :
-                                                               "shotsync-missing-symbolic"));
         g_autofree char *word = g_ascii_strup(status, -1);
-        GtkWidget *status_label = gtk_label_new(word);
-        panel_set_a11y_label(status_label, "Status: %s", status);
-        gtk_box_append(GTK_BOX(badge), status_label);
+        GtkWidget *badge = panel_badge(collecting ? "pending" : complete ? "ok" : "timeout",
+                                       collecting ? "shotsync-waiting-symbolic" :
+                                       complete   ? "shotsync-present-symbolic" :
+                                                    "shotsync-missing-symbolic",
+                                       word);
+        gtk_widget_set_valign(badge, GTK_ALIGN_CENTER);
+        panel_set_a11y_label(gtk_widget_get_last_child(badge), "Status: %s", status);
         gtk_box_append(GTK_BOX(top), badge);
         gtk_box_append(GTK_BOX(box), top);
 

@@ -53,6 +53,15 @@ GtkWidget *panel_icon(const char *name) {
         return img;
 }
 
+GtkWidget *panel_badge(const char *state, const char *icon, const char *text) {
+        GtkWidget *badge = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+        gtk_widget_add_css_class(badge, "badge");
+        gtk_widget_add_css_class(badge, state);
+        gtk_box_append(GTK_BOX(badge), panel_icon(icon));
+        gtk_box_append(GTK_BOX(badge), gtk_label_new(text));
+        return badge;
+}
+
 char *panel_format_time(guint64 usec, bool with_date) {
         if (usec == 0)
                 return g_strdup("—");

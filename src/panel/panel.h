@@ -127,6 +127,9 @@ void panel_update_header(Panel *p);
 void panel_set_state(Panel *p, ServiceState state);
 void panel_message(Panel *p, bool error, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 GtkWidget *panel_icon(const char *name);
+/* A status badge: icon and word (never colour alone) in a box of CSS classes
+ * "badge" and state ("ok", "timeout", "pending", "late", "missing"). */
+GtkWidget *panel_badge(const char *state, const char *icon, const char *text);
 void panel_name_widget(GtkWidget *w, const char *name);
 void panel_set_a11y_label(GtkWidget *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 char *panel_format_time(guint64 usec, bool with_date);
