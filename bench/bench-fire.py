@@ -63,7 +63,8 @@ def main():
     ap.add_argument("--fires", type=int, default=50)
     ap.add_argument("--download", action="store_true", help="Download=true (images into the raw tree)")
     ap.add_argument("--no-rt", action="store_true",
-                    help="run the daemon without CAP_SYS_NICE, as the hardened unit does (no SCHED_FIFO)")
+                    help="run the daemon without real-time priority (no CAP_SYS_NICE, RLIMIT_RTPRIO 0), as a unit "
+                         "without LimitRTPRIO= or with RestrictRealtime=yes would")
     a = ap.parse_args()
     if a.no_rt:
         wrapper = os.path.join(tempfile.mkdtemp(prefix="bench-fire-"), "shotsyncd")

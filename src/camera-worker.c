@@ -639,8 +639,10 @@ void camera_rt_enter(CameraManager *cm, int priority, CameraSched *saved) {
                 return;
         }
         if (!atomic_exchange(&cm->rt_denied, true))
-                log_info("Cameras are fired without real-time priority (%s); "
-                         "LimitRTPRIO=2 and RestrictRealtime=no in the unit lower the trigger skew.", g_strerror(r));
+                log_info("Cameras are fired without real-time priority (%s): the trigger skew between cameras "
+                         "grows. The unit's LimitRTPRIO=2 and RestrictRealtime=no allow it, unless the kernel's "
+                         "real-time group scheduling gives the service's cgroup no cpu.rt_runtime_us budget.",
+                         g_strerror(r));
 }
 
 void camera_rt_leave(const CameraSched *saved) {

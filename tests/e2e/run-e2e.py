@@ -817,6 +817,28 @@ CaptureTimeoutSec=5
         self.check_published(shot_id, files, contents, extra_cameras=self.serials)
         ok("busctl call … Fire as root: %s, both emulated cameras ok (latency %s µs), Fired, their downloads "
            "and the lab's files make %s complete" % (shot_id, [r[4] for r in results], shot_id))
+        # The unit's LimitRTPRIO=2 and RestrictRealtime=no let the fire
+        # threads run SCHED_FIFO as user shotsync, without any capability,
+        # unless real-time group scheduling leaves services' cgroups no
+        # budget (a kernel with CONFIG_RT_GROUP_SCHED on cgroup v1): a
+        # transient service with the same settings tells which it is here.
+        def probe(*policy):
+            return c.run("systemd-run", "--wait", "--quiet", "--collect", "-p", "User=shotsync", "-p",
+                         "LimitRTPRIO=2", "-p", "RestrictRealtime=no", "chrt", *policy, "true", check=False)
+        control = probe("-o", "0")  # the same service at normal priority must run
+        check(control.returncode == 0, "a transient service as user shotsync runs chrt",
+              text(control.stdout) + text(control.stderr))
+        probe = probe("-f", "1")
+        log = c.journal("-u", UNIT, "-o", "cat")
+        if probe.returncode == 0:
+            check("without real-time priority" not in log, "the cameras fired with real-time priority", log[-2000:])
+            ok("the fire threads got SCHED_FIFO under the unit's LimitRTPRIO=2 (no \"without real-time priority\" "
+               "in the journal)")
+        else:
+            check("without real-time priority (Operation not permitted)" in log and "cpu.rt_runtime_us" in log,
+                  "the journal says the cameras fired without real-time priority, and why", log[-2000:])
+            ok("real-time priority is denied to services here (a SCHED_FIFO probe service failed too: real-time "
+               "group scheduling): fired at normal priority, and the journal says so and why")
 
     def access(self):
         c = self.c
