@@ -60,7 +60,7 @@ def main():
                 os.utime(p, ns=(ns, ns))
                 n_files += 1
     start = time.monotonic()
-    p = subprocess.run([os.path.join(BUILD, "src", "shotsyncd"), "--config", os.path.join(tmp, "shotsync.conf"),
+    p = subprocess.run([os.path.join(BUILD, "src", "daemon", "shotsyncd"), "--config", os.path.join(tmp, "shotsync.conf"),
                         "--state-dir", state, "--once"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - start
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -29,8 +29,8 @@ from gi.repository import Gio, GLib  # noqa: E402
 
 BUILD_DIR = os.environ.get("SHOTSYNC_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 SOURCE_DIR = os.environ.get("SHOTSYNC_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-DAEMON = os.path.join(BUILD_DIR, "src", "shotsyncd")
-CTL = os.path.join(BUILD_DIR, "src", "shotsyncctl")
+DAEMON = os.path.join(BUILD_DIR, "src", "daemon", "shotsyncd")
+CTL = os.path.join(BUILD_DIR, "src", "ctl", "shotsyncctl")
 POLICY = os.path.join(SOURCE_DIR, "dbus", "org.shotsync.Shotsync1.conf")
 
 BUS_NAME = "org.shotsync.Shotsync1"

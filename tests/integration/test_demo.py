@@ -19,7 +19,7 @@ import unittest
 BUILD_DIR = os.path.abspath(os.environ.get("SHOTSYNC_BUILD_DIR",
                                            os.path.join(os.path.dirname(__file__), "..", "..", "build")))
 SOURCE_DIR = os.path.abspath(os.environ.get("SHOTSYNC_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")))
-SIM = os.path.join(BUILD_DIR, "src", "shotsync-sim")
+SIM = os.path.join(BUILD_DIR, "src", "sim", "shotsync-sim")
 DEMO = os.path.join(SOURCE_DIR, "tests", "demo", "run")
 DEMO_INI = os.path.join(SOURCE_DIR, "data", "scenarios", "demo.ini")
 CAMPAIGN_INI = os.path.join(SOURCE_DIR, "data", "scenarios", "campaign.ini")

@@ -68,7 +68,7 @@ fi
 
 # ---- the unit ----
 unit_in=$build/systemd/shotsync.service
-daemon=$build/src/shotsyncd
+daemon=$build/src/daemon/shotsyncd
 if ! command -v systemd-analyze >/dev/null; then
         skip "systemd-analyze is missing: the unit is not verified"
 elif [ ! -f "$unit_in" ] || [ ! -x "$daemon" ]; then

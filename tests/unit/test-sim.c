@@ -7,11 +7,7 @@
 #include <glib.h>
 #include <math.h>
 
-/* The simulator is not part of the core library: its parts are compiled
- * into this test, which then links with the core alone. */
-#include "sim-expect.c"
-#include "sim-scenario.c"
-#include "sim-timeline.c"
+#include "sim.h"
 
 /* 2025-12-11 11:50:00 Europe/Paris (TZ is set by meson). */
 #define T0 ((nsec_t) 1765450200 * NSEC_PER_SEC)
