@@ -89,7 +89,7 @@ static void replay(unsigned n_shots, unsigned n_cameras) {
                 g_error("engine_new");
         for (unsigned c = 0; c < n_cameras; c++) {
                 snprintf(buf, sizeof buf, "cam%03u", c);
-                if (engine_add_camera(e, buf, 1, true, NULL) < 0)
+                if (engine_add_camera(e, buf, NULL, 1, true, NULL) < 0)
                         g_error("add camera");
         }
 
@@ -130,7 +130,7 @@ static void index_cost(size_t n) {
         Engine *e;
         EngineParams p = params();
         p.keep_unassigned = USEC_INFINITY - 1;
-        if (engine_new(&p, NULL, NULL, &e) < 0 || engine_add_camera(e, "Lanex1", 1, true, NULL) < 0)
+        if (engine_new(&p, NULL, NULL, &e) < 0 || engine_add_camera(e, "Lanex1", NULL, 1, true, NULL) < 0)
                 g_error("engine_new");
 
         nsec_t t0 = (nsec_t) 1765450200 * S;

@@ -28,6 +28,7 @@
 typedef struct ConfigPrivate {
         Config pub;
         GHashTable *synthesised; /* folder name → CameraConfig* */
+        GHashTable *downloads;   /* folder name → CameraConfig*, for config_download_camera() */
 } ConfigPrivate;
 
 static const char *const publish_mode_table[_PUBLISH_MODE_MAX] = {
@@ -54,15 +55,19 @@ int publish_mode_from_string(const char *s, PublishMode *ret) {
 /* ---- freeing ---- */
 
 static void kinds_free(FileKind *kinds, size_t n) {
-        for (size_t i = 0; kinds && i < n; i++)
+        for (size_t i = 0; kinds && i < n; i++) {
                 g_strfreev(kinds[i].patterns);
+                g_free(kinds[i].id);
+        }
         g_free(kinds);
 }
 
 static FileKind *kinds_copy(const FileKind *kinds, size_t n) {
         FileKind *k = g_new0(FileKind, n);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 k[i].patterns = g_strdupv(kinds[i].patterns);
+                k[i].id = g_strdup(kinds[i].id);
+        }
         return k;
 }
 
@@ -87,6 +92,8 @@ Config *config_free(Config *c) {
 
         if (p->synthesised)
                 g_hash_table_unref(p->synthesised);
+        if (p->downloads)
+                g_hash_table_unref(p->downloads);
         g_free(c->path);
         g_strfreev(c->dropins);
         g_free(c->raw_root);
@@ -148,7 +155,12 @@ static int get_bool(Loader *l, const char *group, const char *key, bool def, boo
         return 0;
 }
 
-static int get_seconds(Loader *l, const char *group, const char *key, double def, bool zero_ok, double *ret) {
+/* A duration of at least min seconds; zero_off: 0 is also allowed and
+ * means "off". The floors keep timers from spinning and the engine from
+ * values it cannot use, and say so naming the key (a sub-nanosecond
+ * FullWindowSec used to pass here and fail later, unnamed). */
+static int get_seconds(Loader *l, const char *group, const char *key, double def, double min, bool zero_off,
+                       double *ret) {
         const Setting *s = loader_get(l, group, key);
         double v;
 
@@ -161,11 +173,18 @@ static int get_seconds(Loader *l, const char *group, const char *key, double def
                 return loader_fail_setting(l, s, "too large (at most %.0f seconds)", SECONDS_MAX);
         if (r < 0)
                 return loader_fail_setting(l, s, "not a number");
-        if (zero_ok && v < 0)
-                return loader_fail_setting(l, s, "must not be negative");
-        if (!zero_ok && v <= 0)
-                return loader_fail_setting(l, s, "must be greater than 0");
-        *ret = v == 0 ? 0 : v; /* no "-0" */
+        if (zero_off && v == 0) {
+                *ret = 0; /* no "-0" */
+                return 0;
+        }
+        if (v < min) {
+                if (zero_off)
+                        return loader_fail_setting(l, s, "must be 0 (off) or at least %g s", min);
+                if (min == 0)
+                        return loader_fail_setting(l, s, "must not be negative");
+                return loader_fail_setting(l, s, "must be at least %g s", min);
+        }
+        *ret = v == 0 ? 0 : v;
         return 0;
 }
 
@@ -246,6 +265,20 @@ static int get_list(Loader *l, const char *group, const char *key, const char *d
         return split_list(l, s, s ? s->value : def, ret);
 }
 
+static int str_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Folded and sorted: "*.TIFF|*.tif" and "*.tif|*.tiff" are one kind. */
+static char *kind_id(char **patterns) {
+        g_autoptr(GPtrArray) v = g_ptr_array_new_with_free_func(g_free);
+        for (char **p = patterns; *p; p++)
+                g_ptr_array_add(v, g_utf8_casefold(*p, -1));
+        g_ptr_array_sort(v, str_cmp);
+        g_ptr_array_add(v, NULL);
+        return g_strjoinv("|", (char **) v->pdata);
+}
+
 static int parse_kinds(Loader *l, const Setting *s, const char *value, FileKind **ret, size_t *ret_n) {
         if (isempty(value))
                 return loader_fail_setting(l, s, "at least one file kind is required");
@@ -280,6 +313,7 @@ static int parse_kinds(Loader *l, const Setting *s, const char *value, FileKind 
                                 return loader_fail_setting(l, s, "pattern %s appears twice", pat);
                         }
                 }
+                k[i].id = kind_id(k[i].patterns);
         }
         *ret = k;
         *ret_n = n;
@@ -322,22 +356,22 @@ static int build_watch(Loader *l, Config *c) {
                                 return loader_fail_setting(l, s, "names %s twice", name);
         }
 
-        return get_seconds(l, "Watch", "RescanIntervalSec", 60, true, &c->rescan_interval_sec);
+        return get_seconds(l, "Watch", "RescanIntervalSec", 60, 1, true, &c->rescan_interval_sec);
 }
 
 static int build_grouping(Loader *l, Config *c) {
         int r;
 
-        r = get_seconds(l, "Grouping", "FullWindowSec", 10, false, &c->full_window_sec);
+        r = get_seconds(l, "Grouping", "FullWindowSec", 10, 0.001, false, &c->full_window_sec);
         if (r < 0)
                 return r;
-        r = get_seconds(l, "Grouping", "TimeoutSec", 60, false, &c->timeout_sec);
+        r = get_seconds(l, "Grouping", "TimeoutSec", 60, 0.01, false, &c->timeout_sec);
         if (r < 0)
                 return r;
-        r = get_seconds(l, "Grouping", "LateGraceSec", 600, true, &c->late_grace_sec);
+        r = get_seconds(l, "Grouping", "LateGraceSec", 600, 0, false, &c->late_grace_sec);
         if (r < 0)
                 return r;
-        r = get_seconds(l, "Grouping", "OrphanKeepSec", 86400, false, &c->orphan_keep_sec);
+        r = get_seconds(l, "Grouping", "OrphanKeepSec", 86400, 1, false, &c->orphan_keep_sec);
         if (r < 0)
                 return r;
 
@@ -482,7 +516,7 @@ static int build_trigger(Loader *l, Config *c) {
                 return loader_fail_setting(l, loader_get(l, "Trigger", "DownloadRoot"),
                                     "must not be CleanRoot or inside it (%s)", c->clean_root);
 
-        return get_seconds(l, "Trigger", "CaptureTimeoutSec", 10, false, &c->capture_timeout_sec);
+        return get_seconds(l, "Trigger", "CaptureTimeoutSec", 10, 0.1, false, &c->capture_timeout_sec);
 }
 
 static int loader_finish(Loader *l, Config **ret, char **ret_error) {
@@ -597,6 +631,35 @@ int config_load_from_data(const char *name, const char *data, size_t len, Config
 
 /* ---- queries ---- */
 
+const CameraConfig *config_download_camera(Config *c, const char *folder) {
+        if (!c || isempty(folder) || strchr(folder, '/') || name_is_hidden_or_temporary(folder))
+                return NULL;
+        for (size_t i = 0; i < c->n_cameras; i++)
+                if (streq(c->cameras[i].name, folder))
+                        return &c->cameras[i];
+
+        ConfigPrivate *p = (ConfigPrivate *) c;
+        if (!p->downloads)
+                p->downloads = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, camera_config_free);
+        CameraConfig *cam = g_hash_table_lookup(p->downloads, folder);
+        if (cam)
+                return cam;
+        FileKind *any = g_new0(FileKind, 1);
+        any->patterns = g_new0(char *, 2);
+        any->patterns[0] = g_strdup("*");
+        any->id = g_strdup("*");
+        cam = g_new0(CameraConfig, 1);
+        *cam = (CameraConfig) {
+                .name = g_strdup(folder),
+                .expected = c->n_cameras == 0,
+                .trigger_keyword = g_strdup(""),
+                .kinds = any,
+                .n_kinds = 1,
+        };
+        g_hash_table_insert(p->downloads, cam->name, cam);
+        return cam;
+}
+
 const CameraConfig *config_camera(Config *c, const char *folder) {
         if (!c || isempty(folder) || strchr(folder, '/') || name_is_hidden_or_temporary(folder))
                 return NULL;
@@ -639,16 +702,37 @@ static const char *pattern_extension(const char *pattern, char buf[static 32]) {
         return file_extension_lower(pattern, buf);
 }
 
+static bool patterns_share_extension(char *const *patterns, const char *ext) {
+        for (char *const *p = patterns; p && *p; p++) {
+                char buf[32];
+                const char *e = pattern_extension(*p, buf);
+                if (!e || streq(e, ext ?: ""))
+                        return true;
+        }
+        return false;
+}
+
 bool config_kind_needs_suffix(const CameraConfig *cam, size_t kind, const char *ext) {
         if (!cam || kind >= cam->n_kinds)
                 return false;
-
         for (size_t i = 0; i < kind; i++)
-                for (char **p = cam->kinds[i].patterns; p && *p; p++) {
-                        char buf[32];
-                        const char *e = pattern_extension(*p, buf);
-                        if (!e || streq(e, ext ?: ""))
-                                return true;
-                }
+                if (patterns_share_extension(cam->kinds[i].patterns, ext))
+                        return true;
         return false;
+}
+
+bool config_kind_ids_need_suffix(const char *const *ids, size_t kind, const char *ext) {
+        for (size_t i = 0; ids && i < kind; i++) {
+                g_auto(GStrv) patterns = g_strsplit(ids[i], "|", -1);
+                if (patterns_share_extension(patterns, ext))
+                        return true;
+        }
+        return false;
+}
+
+const char **config_camera_kind_ids(const CameraConfig *cam) {
+        const char **v = g_new(const char *, MAX(cam->n_kinds, 1u));
+        for (size_t i = 0; i < cam->n_kinds; i++)
+                v[i] = cam->kinds[i].id;
+        return v;
 }

@@ -22,6 +22,7 @@ typedef enum PublishMode {
  * case-insensitively against the file's base name. */
 typedef struct FileKind {
         char **patterns; /* NULL-terminated */
+        char *id;        /* the kind across reloads: its patterns folded, sorted, joined by '|' */
 } FileKind;
 
 typedef struct CameraConfig {
@@ -91,6 +92,11 @@ static inline void config_freep(Config **c) {
  * named in TriggerCameras=). NULL when groups exist and none is named so, or
  * when the name is not a valid camera folder (hidden, temporary). */
 const CameraConfig *config_camera(Config *c, const char *folder);
+/* The camera of the folder a gphoto2 camera of the service downloads into
+ * (its id under DownloadRoot): its [Camera ID] group if there is one,
+ * otherwise one kind matching every file, whatever the image's extension,
+ * expected when no group exists at all (like any folder then). */
+const CameraConfig *config_download_camera(Config *c, const char *folder);
 
 const char *publish_mode_to_string(PublishMode m);
 int publish_mode_from_string(const char *s, PublishMode *ret);
@@ -102,3 +108,9 @@ int publish_mode_from_string(const char *s, PublishMode *ret);
  * the same extension (a pattern whose extension is a wildcard counts as
  * sharing every extension). */
 bool config_kind_needs_suffix(const CameraConfig *cam, size_t kind, const char *ext);
+/* The same for a camera's kinds given by their ids (FileKind.id), as a shot
+ * that opened under another configuration knows them. */
+bool config_kind_ids_need_suffix(const char *const *ids, size_t kind, const char *ext);
+/* cam's kind ids in Files= order: an array of n_kinds borrowed strings, to
+ * g_free(). */
+const char **config_camera_kind_ids(const CameraConfig *cam);

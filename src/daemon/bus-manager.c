@@ -369,6 +369,8 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
         r = manager_reload(m, &why);
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_PREFIX "ShotsOpen", "%s", why);
         if (r < 0)
                 return sd_bus_error_setf(error, BUS_ERROR_PREFIX "InvalidConfig", "%s",
                                          why ?: "The configuration cannot be loaded.");

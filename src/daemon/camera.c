@@ -443,6 +443,18 @@ CameraInfo **manager_cameras_list(Manager *m) {
         return l;
 }
 
+bool manager_cameras_has_id(Manager *m, const char *id) {
+        CameraManager *cm = m->cameras;
+        bool found = false;
+        for (size_t i = 0; cm && !found && i < cm->workers->len; i++) {
+                CameraWorker *w = cm->workers->pdata[i];
+                pthread_mutex_lock(&w->lock);
+                found = streq(w->id ?: w->port, id);
+                pthread_mutex_unlock(&w->lock);
+        }
+        return found;
+}
+
 void camera_info_list_free(CameraInfo **l) {
         for (CameraInfo **i = l; i && *i; i++) {
                 g_free((*i)->id);

@@ -31,6 +31,9 @@ void manager_cameras_free(Manager *m);
 CameraInfo **manager_cameras_list(Manager *m);
 void camera_info_list_free(CameraInfo **l);
 unsigned manager_cameras_count(Manager *m);
+/* Whether id is the id of one of the gphoto2 cameras (its folder under
+ * DownloadRoot). */
+bool manager_cameras_has_id(Manager *m, const char *id);
 
 typedef void (*FireDoneFn)(Manager *m, const char *shot_id, FireResult *results, size_t n, void *userdata);
 /* Fires every camera at once; done is called from the event loop when all

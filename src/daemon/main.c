@@ -130,7 +130,6 @@ int main(int argc, char *argv[]) {
                 log_error("Cannot watch signals.");
                 return 1;
         }
-        (void) sd_event_set_watchdog(m->event, true);
 
         r = bus_manager_connect(m);
         if (r < 0)
@@ -139,8 +138,8 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return 1;
 
+        notifier_send(m->notifier, "READY=1");
         manager_update_status(m);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status_text ?: "Running.");
         log_info("shotsyncd %s running: watching %s, publishing to %s.", PACKAGE_VERSION, m->config->raw_root,
                  m->config->clean_root);
 

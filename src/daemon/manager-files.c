@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "bus-manager.h"
+#include "camera.h"
 #include "classify.h"
 #include "log.h"
 #include "manager-internal.h"
@@ -28,13 +29,23 @@ static bool split_path(const char *rel, char **ret_camera, const char **ret_name
         return true;
 }
 
+const CameraConfig *manager_camera_config(Manager *m, const char *folder) {
+        const Config *c = m->config;
+        /* A camera the service fires and downloads from is a camera of
+         * its shots, whatever the image's extension. */
+        if (c->download && streq(c->download_root, c->raw_root) && manager_cameras_has_id(m, folder))
+                return config_download_camera(m->config, folder);
+        return config_camera(m->config, folder);
+}
+
 int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret) {
-        const CameraConfig *cc = config_camera(m->config, name);
+        const CameraConfig *cc = manager_camera_config(m, name);
         if (!cc)
                 return -ENOENT;
         if (engine_find_camera(m->engine, name, ret) >= 0)
                 return 0;
-        int r = engine_add_camera(m->engine, name, (unsigned) cc->n_kinds, cc->expected, ret);
+        g_autofree const char **kinds = config_camera_kind_ids(cc);
+        int r = engine_add_camera(m->engine, name, kinds, (unsigned) cc->n_kinds, cc->expected, ret);
         if (r >= 0) {
                 log_info("Camera %s: %zu kind(s), %s%s.", name, cc->n_kinds, cc->expected ? "expected" : "not expected",
                          cc->trigger ? ", trigger" : "");
@@ -42,6 +53,18 @@ int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret) {
                 bus_property_changed(m, "TriggerCameras");
         }
         return r;
+}
+
+bool manager_file_eligible(Manager *m, const char *rel, nsec_t mtime) {
+        g_autofree char *camera = NULL;
+        const char *name;
+        size_t kind;
+        bool trigger;
+
+        if (!split_path(rel, &camera, &name))
+                return false;
+        const CameraConfig *cc = manager_camera_config(m, camera);
+        return cc && classify_file(m->config, cc, name, &kind, &trigger) == FILE_ELIGIBLE;
 }
 
 void manager_file_seen(Manager *m, const char *rel, nsec_t mtime) {
@@ -53,7 +76,7 @@ void manager_file_seen(Manager *m, const char *rel, nsec_t mtime) {
 
         if (!split_path(rel, &camera, &name))
                 return;
-        const CameraConfig *cc = config_camera(m->config, camera);
+        const CameraConfig *cc = manager_camera_config(m, camera);
         if (!cc) {
                 log_debug("Ignoring %s: %s is not a configured camera folder.", rel, camera);
                 return;
@@ -62,9 +85,10 @@ void manager_file_seen(Manager *m, const char *rel, nsec_t mtime) {
         FileVerdict v = classify_file(m->config, cc, name, &kind, &trigger);
         if (v != FILE_ELIGIBLE) {
                 if (v == FILE_IGNORED_KEYWORD || v == FILE_IGNORED_NO_KIND) {
-                        /* Said once: rescans see the same file again. */
+                        /* Said once per file (path and mtime, rule 15):
+                         * rescans see the same file again. */
                         EnginePathKey k;
-                        engine_path_key(rel, &k);
+                        engine_identity_key(rel, mtime, &k);
                         if (!g_hash_table_contains(m->ignored_seen, &k)) {
                                 EnginePathKey *copy = g_memdup2(&k, sizeof k);
                                 g_hash_table_add(m->ignored_seen, copy);
@@ -102,13 +126,17 @@ void manager_file_seen(Manager *m, const char *rel, nsec_t mtime) {
 /* A file found in a folder that just appeared may still be written (an SMB
  * or in-place writer creates the folder, then the file, then writes it):
  * one changed in the last SETTLE_NSEC is looked at again until it holds
- * still. Its IN_CLOSE_WRITE, if it comes, settles it at once. */
+ * still. A file closed after writing may still get its mtime set (cp then
+ * touch, SMB clients): it waits SETTLE_WRITTEN_NSEC after its last event, so
+ * that the last mtime groups it (rule 15). A file renamed in is final. */
 #define SETTLE_NSEC (2 * NSEC_PER_SEC)
+#define SETTLE_WRITTEN_NSEC (100 * NSEC_PER_SEC / 1000)
 
 typedef struct Settling {
         nsec_t mtime, ctime;
         off_t size;
         usec_t due;
+        nsec_t quiet; /* how long it must hold still */
 } Settling;
 
 static nsec_t ts_nsec(const struct timespec *ts) {
@@ -140,13 +168,14 @@ static void arm_settle(Manager *m) {
         (void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
 }
 
-static void settle_add(Manager *m, const char *rel, const struct stat *st) {
+static void settle_add(Manager *m, const char *rel, const struct stat *st, nsec_t quiet) {
         Settling *s = g_new(Settling, 1);
         *s = (Settling) {
                 .mtime = ts_nsec(&st->st_mtim),
                 .ctime = ts_nsec(&st->st_ctim),
                 .size = st->st_size,
-                .due = now_monotonic() + SETTLE_NSEC / 1000,
+                .due = now_monotonic() + (usec_t) quiet / 1000,
+                .quiet = quiet,
         };
         g_hash_table_replace(m->settling, g_strdup(rel), s);
         arm_settle(m);
@@ -176,7 +205,7 @@ int manager_on_settle(sd_event_source *src, uint64_t usec, void *userdata) {
                 s->mtime = ts_nsec(&st.st_mtim);
                 s->ctime = ts_nsec(&st.st_ctim);
                 s->size = st.st_size;
-                s->due = now + SETTLE_NSEC / 1000;
+                s->due = now + (usec_t) s->quiet / 1000;
         }
         for (guint i = 0; i < ready->len; i++) {
                 Settling *s = g_hash_table_lookup(m->settling, ready->pdata[i]);
@@ -198,11 +227,34 @@ void manager_on_watch(Watcher *w, WatchEventType type, const char *path, void *u
                 if (stat_raw(m, path, &st))
                         manager_file_seen(m, path, ts_nsec(&st.st_mtim));
                 break;
+        case WATCH_FILE_WRITTEN:
+                if (stat_raw(m, path, &st))
+                        settle_add(m, path, &st, SETTLE_WRITTEN_NSEC);
+                break;
+        case WATCH_FILE_ATTRIB: {
+                if (!stat_raw(m, path, &st))
+                        break;
+                Settling *s = g_hash_table_lookup(m->settling, path);
+                if (s) {
+                        /* Still settling: it must hold still from now on. */
+                        s->due = MAX(s->due, now_monotonic() + (usec_t) MIN(s->quiet, SETTLE_WRITTEN_NSEC) / 1000);
+                        arm_settle(m);
+                        break;
+                }
+                /* Only a new mtime matters (not a chmod, nor the link a
+                 * hardlink publish adds): a file already decided gets a new
+                 * identity (rule 15), one waiting is judged again. One no
+                 * longer in memory is looked up by its identity. */
+                const EngineFile *f = engine_lookup_file(m->engine, path);
+                if (!f || f->dt != ts_nsec(&st.st_mtim))
+                        settle_add(m, path, &st, SETTLE_WRITTEN_NSEC);
+                break;
+        }
         case WATCH_FILE_FOUND:
                 if (!stat_raw(m, path, &st))
                         break;
                 if (now_realtime() - ts_nsec(&st.st_ctim) < SETTLE_NSEC)
-                        settle_add(m, path, &st);
+                        settle_add(m, path, &st, SETTLE_NSEC);
                 else
                         manager_file_seen(m, path, ts_nsec(&st.st_mtim));
                 break;

@@ -20,17 +20,24 @@ typedef struct DoneFile {
 void done_file_free(void *p);
 
 char *raw_path_of(Manager *m, const char *rel);
+/* A file of a shot, in the root that shot came from. */
+char *shot_raw_path(const ShotData *sd, const char *rel);
 guint path_key_hash(const void *p);
 gboolean path_key_equal(const void *a, const void *b);
 
 ShotData *shot_data_get(Manager *m, const char *id);
-ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number);
+ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number, const char *raw_root);
 void shot_data_maybe_release(Manager *m, ShotData *sd);
 
 void manager_schedule_flush(Manager *m);
 void manager_request_scan(Manager *m);
 void manager_file_seen(Manager *m, const char *rel, nsec_t mtime);
+/* Whether the configuration makes rel a file to group (no I/O, no report). */
+bool manager_file_eligible(Manager *m, const char *rel, nsec_t mtime);
 int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret);
+/* The configuration of a camera folder (config_camera(), or
+ * config_download_camera() for a gphoto2 camera that downloads there). */
+const CameraConfig *manager_camera_config(Manager *m, const char *folder);
 
 /* manager-files.c */
 void manager_on_watch(Watcher *w, WatchEventType type, const char *path, void *userdata);

@@ -19,6 +19,7 @@ typedef struct JobFile {
         char *rel, *src, *dst;
         char *camera;
         unsigned kind; /* 0-based */
+        char *image_key; /* in ShotClosed's images: "camera", or "camera/kind" when it has several kinds */
         nsec_t mtime;
         bool late, already;
         int error;
@@ -57,6 +58,7 @@ static void job_free(PublishJob *j) {
                 g_free(j->files[i].src);
                 g_free(j->files[i].dst);
                 g_free(j->files[i].camera);
+                g_free(j->files[i].image_key);
         }
         g_free(j->files);
         g_strfreev(j->expected);
@@ -168,16 +170,15 @@ GHashTable *shot_images(ShotData *sd) {
         return sd->images;
 }
 
-static void fill_images(Manager *m, ShotData *sd) {
+/* What the manifest lists, as ShotClosed's images. */
+static void fill_images(ShotData *sd, const PublishJob *j) {
         g_hash_table_remove_all(sd->images);
-        if (!sd->manifest)
-                return;
-        for (size_t i = 0; i < sd->manifest->n_files; i++) {
-                const ManifestFile *f = &sd->manifest->files[i];
-                const CameraConfig *cc = config_camera(m->config, f->camera);
-                bool several = cc ? cc->n_kinds > 1 : f->kind > 1;
-                char *key = several ? g_strdup_printf("%s/%u", f->camera, f->kind) : g_strdup(f->camera);
-                g_hash_table_insert(sd->images, key, g_strdup(f->clean_path));
+        for (size_t i = 0; i < j->n_files; i++) {
+                const JobFile *f = &j->files[i];
+                if (f->error < 0)
+                        continue;
+                g_autofree char *clean = utf8_escape_invalid(f->dst);
+                g_hash_table_insert(sd->images, g_strdup(f->image_key), g_steal_pointer(&clean));
         }
 }
 
@@ -277,7 +278,7 @@ static void publish_done(WorkItem *item, Manager *m) {
 
         manifest_free(sd->manifest);
         sd->manifest = g_steal_pointer(&j->manifest);
-        fill_images(m, sd);
+        fill_images(sd, j);
         sd->published_generation = j->generation;
         sd->dirty = true;
         log_fields(LOG_INFO, 0, sd->id, NULL, NULL, "Shot %s published: %zu file(s) in %s, %zu new.", sd->id,
@@ -323,9 +324,13 @@ static PublishJob *job_new(Manager *m, ShotData *sd) {
                 const StateFile *sf = &st.files[i];
                 JobFile *f = &j->files[i];
                 f->rel = g_strdup(sf->path);
-                f->src = raw_path_of(m, sf->path);
+                f->src = shot_raw_path(sd, sf->path);
                 f->camera = g_strdup(sf->camera);
                 f->kind = sf->kind;
+                /* The kinds of the configuration the shot opened with (rule 17). */
+                const StateKinds *kinds = state_shot_kinds(&st, sf->camera);
+                size_t n_kinds = kinds ? g_strv_length(kinds->ids) : sf->kind + 1;
+                f->image_key = n_kinds > 1 ? g_strdup_printf("%s/%u", sf->camera, sf->kind + 1) : g_strdup(sf->camera);
                 f->mtime = sf->dt;
                 f->late = sf->late;
                 if (sf->trigger && st.trigger_camera && streq(sf->camera, st.trigger_camera) &&
@@ -346,9 +351,8 @@ static PublishJob *job_new(Manager *m, ShotData *sd) {
                 base = base ? base + 1 : sf->path;
                 char ext[32];
                 file_extension_lower(base, ext);
-                const CameraConfig *cc = config_camera(m->config, sf->camera);
                 unsigned suffix = 0;
-                if (cc ? config_kind_needs_suffix(cc, sf->kind, ext) : sf->kind > 0)
+                if (kinds ? config_kind_ids_need_suffix((const char *const *) kinds->ids, sf->kind, ext) : sf->kind > 0)
                         suffix = sf->kind + 1;
                 f->dst = clean_file_path(m->config->clean_root, sf->camera, st.date, st.number, sf->dt, suffix, ext);
         }
@@ -359,10 +363,11 @@ static PublishJob *job_new(Manager *m, ShotData *sd) {
                 j->expected = g_new0(char *, 1);
         j->expected_kinds = g_new0(unsigned, n_exp + 1);
         for (size_t e = 0; e < n_exp; e++) {
+                const StateKinds *kinds = state_shot_kinds(&st, st.expected[e]);
                 uint32_t c;
-                j->expected_kinds[e] = engine_find_camera(m->engine, st.expected[e], &c) >= 0 ?
-                                               engine_camera_n_kinds(m->engine, c) :
-                                               1;
+                j->expected_kinds[e] = kinds                                                 ? g_strv_length(kinds->ids) :
+                                       engine_find_camera(m->engine, st.expected[e], &c) >= 0 ? engine_camera_n_kinds(m->engine, c) :
+                                                                                                1;
         }
         state_shot_clear(&st);
         return j;

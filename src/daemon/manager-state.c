@@ -11,6 +11,10 @@ char *raw_path_of(Manager *m, const char *rel) {
         return g_build_filename(m->config->raw_root, rel, NULL);
 }
 
+char *shot_raw_path(const ShotData *sd, const char *rel) {
+        return g_build_filename(sd->raw_root, rel, NULL);
+}
+
 guint path_key_hash(const void *p) {
         return (guint) ((const EnginePathKey *) p)->a;
 }
@@ -46,10 +50,25 @@ void shot_to_state(Manager *m, ShotData *sd, StateShot *out) {
                         .deadline = s->deadline >= mono ? sat_add(real, (nsec_t) (s->deadline - mono) * 1000) :
                                                           sat_sub(real, (nsec_t) (mono - s->deadline) * 1000),
                         .live = true,
+                        .raw_root = g_strdup(sd->raw_root),
+                        .late_grace = (int64_t) s->late_grace,
                 };
                 out->expected = g_new0(char *, s->n_expected + 1);
                 for (uint32_t i = 0; i < s->n_expected; i++)
                         out->expected[i] = g_strdup(engine_camera_name(m->engine, s->expected[i]));
+                /* The kinds it holds its cameras to, as they may differ
+                 * from the configuration after a restart. */
+                g_autoptr(GHashTable) done = g_hash_table_new(NULL, NULL);
+                for (uint32_t i = 0; i < s->n_expected + s->n_files; i++) {
+                        uint32_t c = i < s->n_expected ? s->expected[i] : s->files[i - s->n_expected]->camera;
+                        if (!g_hash_table_add(done, GUINT_TO_POINTER(c + 1)))
+                                continue;
+                        unsigned n = shot_camera_n_kinds(s, m->engine, c);
+                        StateKinds *k = state_shot_add_kinds(out, engine_camera_name(m->engine, c));
+                        k->ids = g_new0(char *, n + 1);
+                        for (unsigned j = 0; j < n; j++)
+                                k->ids[j] = g_strdup(shot_camera_kind_id(s, m->engine, c, j));
+                }
                 out->files = g_new(StateFile, MAX(s->n_files, 1u));
                 out->n_files = s->n_files;
                 for (uint32_t i = 0; i < s->n_files; i++) {
@@ -70,18 +89,57 @@ void shot_to_state(Manager *m, ShotData *sd, StateShot *out) {
         out->live = s != NULL;
 }
 
-static int restore_camera(Manager *m, const char *name, unsigned min_kinds, uint32_t *ret) {
+static int restore_camera(Manager *m, const char *name, const StateShot *sh, uint32_t *ret) {
         if (engine_find_camera(m->engine, name, ret) >= 0)
                 return 0;
         if (manager_ensure_camera(m, name, ret) >= 0)
                 return 0;
-        /* Gone from the configuration since: known again, but not expected. */
-        return engine_add_camera(m->engine, name, MAX(min_kinds, 1u), false, ret);
+        /* Gone from the configuration since: known again, but not expected,
+         * with the kinds the shot knew it by. */
+        for (size_t i = 0; i < sh->n_kinds; i++)
+                if (streq(sh->kinds[i].camera, name))
+                        return engine_add_camera(m->engine, name, (const char *const *) sh->kinds[i].ids,
+                                                 g_strv_length(sh->kinds[i].ids), false, ret);
+        unsigned n = 1;
+        for (size_t i = 0; i < sh->n_files; i++)
+                if (streq(sh->files[i].camera, name))
+                        n = MAX(n, sh->files[i].kind + 1);
+        return engine_add_camera(m->engine, name, NULL, n, false, ret);
+}
+
+/* What the clean tree holds of a shot already, from its manifest: a late
+ * file after a restart must not publish its shot's files again (a raw file
+ * changed since would be refused, and dropped from the manifest). */
+static void restore_published(Manager *m, ShotData *sd) {
+        g_autofree char *path = manifest_path(m->config->clean_root, sd->date, sd->number);
+        g_autofree char *text = NULL;
+        gsize len;
+        g_autoptr(Manifest) mf = NULL;
+        if (!g_file_get_contents(path, &text, &len, NULL) || manifest_from_data(text, len, &mf) < 0)
+                return;
+        for (size_t i = 0; i < mf->n_files; i++) {
+                const ManifestFile *f = &mf->files[i];
+                g_autofree char *raw = utf8_unescape(f->raw_path);
+                g_autofree char *clean = utf8_unescape(f->clean_path);
+                if (!raw || !clean || !path_startswith_dir(raw, sd->raw_root))
+                        continue;
+                const char *rel = raw + strlen(sd->raw_root);
+                if (*rel != '/')
+                        continue;
+                DoneFile *d = g_new0(DoneFile, 1);
+                d->clean_path = g_steal_pointer(&clean);
+                d->result.size = f->size;
+                memcpy(d->result.sha256, f->sha256, sizeof d->result.sha256);
+                g_hash_table_replace(sd->done, g_strdup(rel + 1), d);
+        }
+        manifest_free(sd->manifest);
+        sd->manifest = g_steal_pointer(&mf);
 }
 
 int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
         char id[SHOT_ID_MAX];
         Shot *s = NULL;
+        bool sh_needs_publish = false;
         int r;
 
         if (shot_format_id(sh->date, sh->number, id) < 0)
@@ -89,20 +147,39 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
         if (shot_data_get(m, id))
                 return -EEXIST;
 
-        if (sh->live) {
+        /* Its files are in the root it came from: a shot of another root
+         * takes no file from this one, it only finishes publishing. */
+        const char *root = sh->raw_root ?: m->config->raw_root;
+        bool other_root = !streq(root, m->config->raw_root);
+        if (other_root && sh->live)
+                log_fields(LOG_WARNING, 0, id, NULL, NULL,
+                           "Shot %s came from RawRoot %s, not %s: it takes no more files and is published as it is.", id,
+                           root, m->config->raw_root);
+
+        if (sh->live && !other_root) {
                 g_autofree uint32_t *expected = g_new(uint32_t, g_strv_length(sh->expected) + 1);
                 uint32_t n_expected = 0;
                 for (char **e = sh->expected; e && *e; e++) {
-                        r = restore_camera(m, *e, 1, &expected[n_expected]);
+                        r = restore_camera(m, *e, sh, &expected[n_expected]);
                         if (r < 0)
                                 return r;
                         n_expected++;
                 }
                 uint32_t trigger_camera = ENGINE_NO_CAMERA;
                 if (sh->trigger_camera) {
-                        r = restore_camera(m, sh->trigger_camera, 1, &trigger_camera);
+                        r = restore_camera(m, sh->trigger_camera, sh, &trigger_camera);
                         if (r < 0)
                                 return r;
+                }
+                g_autofree EngineCameraKinds *kinds = g_new0(EngineCameraKinds, MAX(sh->n_kinds, 1u));
+                uint32_t n_kinds = 0;
+                for (size_t i = 0; i < sh->n_kinds; i++) {
+                        r = restore_camera(m, sh->kinds[i].camera, sh, &kinds[n_kinds].camera);
+                        if (r < 0)
+                                return r;
+                        kinds[n_kinds].ids = (const char *const *) sh->kinds[i].ids;
+                        kinds[n_kinds].n = g_strv_length(sh->kinds[i].ids);
+                        n_kinds++;
                 }
                 nsec_t left = sh->deadline - real;
                 EngineShotRestore rs = {
@@ -116,8 +193,12 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
                         .opened_at = mono,
                         .closed_at = mono,
                         .deadline = left > 0 ? usec_add(mono, (usec_t) (left / 1000)) : mono,
+                        .late_grace = sh->late_grace >= 0 ? (usec_t) sh->late_grace :
+                                                            (usec_t) (m->config->late_grace_sec * USEC_PER_SEC),
                         .expected = expected,
                         .n_expected = n_expected,
+                        .kinds = kinds,
+                        .n_kinds = n_kinds,
                 };
                 r = engine_restore_shot(m->engine, &rs, &s);
                 if (r < 0)
@@ -125,7 +206,7 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
                 for (size_t i = 0; i < sh->n_files; i++) {
                         const StateFile *f = &sh->files[i];
                         uint32_t cam;
-                        r = restore_camera(m, f->camera, f->kind + 1, &cam);
+                        r = restore_camera(m, f->camera, sh, &cam);
                         if (r >= 0) {
                                 EngineFileInfo info = {
                                         .path = f->path,
@@ -138,26 +219,30 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
                         }
                         if (r < 0)
                                 log_fields(LOG_WARNING, r, s->id, f->camera, f->path,
-                                           "Cannot restore %s into shot %s (the camera's Files= changed?): %m", f->path,
-                                           s->id);
+                                           "Cannot restore %s into shot %s: %m", f->path, s->id);
                 }
-        } else {
+        } else if (!other_root) {
                 /* Published state was lost with a crash: the files that were
                  * in it must not come back as new ones. */
                 for (size_t i = 0; i < sh->n_files; i++) {
                         EnginePathKey k;
-                        engine_path_key(sh->files[i].path, &k);
+                        engine_identity_key(sh->files[i].path, sh->files[i].dt, &k);
                         engine_add_tombstone(m->engine, &k);
                 }
         }
 
-        ShotData *sd = shot_data_new(m, sh->date, sh->number);
+        ShotData *sd = shot_data_new(m, sh->date, sh->number, root);
         if (s) {
                 sd->shot = s;
                 s->userdata = sd;
         } else {
                 sd->retired = g_new0(StateShot, 1);
                 state_shot_copy(sh, sd->retired);
+                if (sd->retired->status == SHOT_COLLECTING)
+                        sd->retired->status = SHOT_TIMEOUT;
+                sd->retired->live = false;
+                if (other_root && sh->live)
+                        sh_needs_publish = true;
         }
         sd->opened = sh->opened;
         sd->closed = sh->closed;
@@ -167,7 +252,9 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
         g_hash_table_iter_init(&it, sh->metadata);
         while (g_hash_table_iter_next(&it, &k, &v))
                 g_hash_table_insert(sd->metadata, g_strdup(k), g_strdup(v));
-        if (sh->needs_publish)
+        if (sd->announced)
+                restore_published(m, sd);
+        if (sh->needs_publish || sh_needs_publish)
                 sd->generation = 1;
         return 0;
 }
@@ -271,6 +358,9 @@ void manager_save_state(Manager *m) {
         s->write_main = m->main_dirty;
         m->main_dirty = false;
         s->paused = engine_is_paused(m->engine);
+        s->raw_root = g_strdup(m->config->raw_root);
+        s->reset_forgotten = m->reset_forgotten;
+        m->reset_forgotten = false;
         s->last_shot = g_strdup(m->last_shot);
         engine_foreach_counter(m->engine, add_counter, s);
 
@@ -291,7 +381,7 @@ void manager_save_state(Manager *m) {
                 state_snapshot_remove_shot(s, m->removed->pdata[i]);
         g_ptr_array_set_size(m->removed, 0);
         s->n_forget = m->forget->len;
-        s->forget = (EnginePathKey *) g_array_steal(m->forget, NULL);
+        s->forget = (StateForgotten *) g_array_steal(m->forget, NULL);
 
         g_mutex_lock(&m->save_lock);
         StateSnapshot *old = m->save_next;

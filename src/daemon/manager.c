@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,9 +29,10 @@ static void message_unref(void *p) {
         sd_bus_message_unref(p);
 }
 
-ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number) {
+ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number, const char *raw_root) {
         ShotData *sd = g_new0(ShotData, 1);
         sd->manager = m;
+        sd->raw_root = g_strdup(raw_root);
         sd->date = date;
         sd->number = number;
         (void) shot_format_id(date, number, sd->id);
@@ -51,6 +53,7 @@ static void shot_data_free(void *p) {
                 state_shot_clear(sd->retired);
                 g_free(sd->retired);
         }
+        g_free(sd->raw_root);
         g_hash_table_unref(sd->metadata);
         g_hash_table_unref(sd->done);
         g_hash_table_unref(sd->images);
@@ -110,6 +113,12 @@ static void log_shot_closed(Manager *m, const Shot *s) {
                            s->id, s->n_files, n, s->n_expected, miss->str, spread, first, last);
 }
 
+static void manager_forget(Manager *m, const EngineFile *f) {
+        StateForgotten k = { .dt = f->dt };
+        engine_identity_key(f->path, f->dt, &k.id);
+        g_array_append_val(m->forget, k);
+}
+
 static void on_engine_event(const EngineEvent *ev, void *userdata) {
         Manager *m = userdata;
         Shot *s = ev->shot;
@@ -122,7 +131,7 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
 
         switch (ev->type) {
         case ENGINE_EVENT_SHOT_OPENED: {
-                sd = shot_data_new(m, s->date, s->number);
+                sd = shot_data_new(m, s->date, s->number, m->config->raw_root);
                 sd->dirty = true;
                 m->main_dirty = true;
                 sd->shot = s;
@@ -211,22 +220,17 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
                         }
                         sd->shot = NULL;
                 }
-                for (uint32_t i = 0; i < s->n_files; i++) {
-                        EnginePathKey k;
-                        engine_path_key(s->files[i]->path, &k);
-                        g_array_append_val(m->forget, k);
-                }
+                for (uint32_t i = 0; i < s->n_files; i++)
+                        manager_forget(m, s->files[i]);
                 if (sd)
                         shot_data_maybe_release(m, sd);
                 break;
 
-        case ENGINE_EVENT_FILE_EXPIRED: {
-                log_fields(LOG_DEBUG, 0, NULL, camera, raw, "Unassigned file forgotten after OrphanKeepSec: %s.", raw);
-                EnginePathKey k;
-                engine_path_key(f->path, &k);
-                g_array_append_val(m->forget, k);
+        case ENGINE_EVENT_FILE_EXPIRED:
+                log_fields(LOG_DEBUG, 0, NULL, camera, raw, "%s decided for good: %s.",
+                           s ? "Duplicate of a closed shot" : "Unassigned file forgotten after OrphanKeepSec", raw);
+                manager_forget(m, f);
                 break;
-        }
 
         default:
                 break;
@@ -248,7 +252,9 @@ static void arm_deadline(Manager *m) {
         usec_t d = engine_next_deadline(m->engine);
         if (!m->deadline_timer)
                 return;
-        if (d == USEC_INFINITY) {
+        /* Shots restored at start wait for what arrived while the service
+         * was down: nothing times out before the start-up scan delivered it. */
+        if (d == USEC_INFINITY || (!m->initial_scan_done && !m->once)) {
                 (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
                 return;
         }
@@ -300,8 +306,7 @@ void manager_update_status(Manager *m) {
         if (!streq_ptr(text, m->status_text)) {
                 g_free(m->status_text);
                 m->status_text = g_steal_pointer(&text);
-                if (!m->once)
-                        (void) sd_notifyf(false, "STATUS=%s", m->status_text);
+                notifier_status(m->notifier, m->status_text);
         }
 }
 
@@ -332,8 +337,12 @@ static int lock_state_dir(Manager *m) {
         return 0;
 }
 
-static void on_forgotten(const EnginePathKey *k, void *userdata) {
-        engine_add_tombstone(userdata, k);
+static void on_forgotten(const StateForgotten *f, void *userdata) {
+        engine_add_tombstone(userdata, &f->id);
+}
+
+static void on_legacy_forgotten(const EnginePathKey *k, void *userdata) {
+        engine_add_legacy_tombstone(userdata, k);
 }
 
 /* Shot numbers already on disk are never given again, even if the state
@@ -362,13 +371,22 @@ static void seed_numbers_from_clean_tree(Manager *m) {
         }
 }
 
-static int restore_state(Manager *m) {
+static void load_forgotten(Manager *m) {
         int r = state_load_forgotten(m->state_dir, on_forgotten, m->engine);
         if (r < 0)
+                log_warning_errno(r, "Cannot read %s/forgotten2.bin, files may be decided again: %m", m->state_dir);
+        /* Before version 3 a forgotten file was its path alone: what that
+         * knew holds for files that have not changed since. */
+        nsec_t written;
+        r = state_load_legacy_forgotten(m->state_dir, on_legacy_forgotten, m->engine, &written);
+        if (r < 0)
                 log_warning_errno(r, "Cannot read %s/forgotten.bin, files may be decided again: %m", m->state_dir);
+        engine_set_legacy_cutoff(m->engine, written);
+}
 
+static int restore_state(Manager *m) {
         g_autoptr(StateSnapshot) st = NULL;
-        r = state_load(m->state_dir, &st);
+        int r = state_load(m->state_dir, &st);
         for (guint i = 0; r >= 0 && st->bad && i < st->bad->len; i++) {
                 g_autofree char *aside = g_strdup_printf("%s.corrupt", (char *) st->bad->pdata[i]);
                 (void) rename(st->bad->pdata[i], aside);
@@ -383,6 +401,16 @@ static int restore_state(Manager *m) {
                                 bad);
                 st = state_snapshot_new();
         }
+
+        /* What was decided in another raw root says nothing of this one. */
+        if (st->raw_root && !streq(st->raw_root, m->config->raw_root)) {
+                log_notice("RawRoot changed from %s to %s since the last run: every file of %s is new.", st->raw_root,
+                           m->config->raw_root, m->config->raw_root);
+                m->reset_forgotten = true;
+                m->main_dirty = true;
+                manager_schedule_flush(m);
+        } else
+                load_forgotten(m);
 
         seed_numbers_from_clean_tree(m);
         for (size_t i = 0; i < st->n_counters; i++) {
@@ -506,7 +534,7 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->config_path = o->config_path ? g_strdup(o->config_path) : NULL;
         m->state_dir = g_strdup(o->state_dir);
         m->shots = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, shot_data_free);
-        m->forget = g_array_new(false, false, sizeof(EnginePathKey));
+        m->forget = g_array_new(false, false, sizeof(StateForgotten));
         m->removed = g_ptr_array_new_with_free_func(g_free);
         m->ignored_seen = g_hash_table_new_full(path_key_hash, path_key_equal, g_free, NULL);
         m->props_changed = g_ptr_array_new();
@@ -524,6 +552,12 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Cannot allocate the event loop: %m");
+
+        if (!m->once) {
+                r = notifier_new(m->event, &m->notifier);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot reach the service manager's $NOTIFY_SOCKET: %m");
+        }
 
         r = worker_new(m->event, "shotsync-state", on_worker_done, m, &m->saver);
         if (r < 0)
@@ -628,7 +662,8 @@ int manager_run_once(Manager *m) {
 void manager_shutdown(Manager *m) {
         if (!m)
                 return;
-        (void) sd_notify(false, "STOPPING=1\nSTATUS=Finishing publishing and saving state.");
+        notifier_send(m->notifier, "STOPPING=1\nSTATUS=Finishing publishing and saving state.");
+        notifier_flush(m->notifier);
         manager_cameras_stop(m);
         /* What the engine decided must be on disk before we go; publishing
          * under way finishes, what was not started is resumed at the next
@@ -646,16 +681,80 @@ void manager_shutdown(Manager *m) {
                 worker_drain(m->saver);
 }
 
+/* Keys whose change would mix what shots already hold with what comes
+ * next: refused while any shot is in memory (collecting, in its late grace
+ * or being published), applied once none is (SPEC §2 rule 17). */
+static const char *reload_blocked_by(Manager *m, const Config *c) {
+        if (g_hash_table_size(m->shots) == 0)
+                return NULL;
+        if (!streq(c->raw_root, m->config->raw_root))
+                return "[Watch] RawRoot";
+        if (!streq(c->clean_root, m->config->clean_root))
+                return "[Output] CleanRoot";
+        return NULL;
+}
+
+static int id_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static char *shots_in_memory(Manager *m) {
+        g_autoptr(GPtrArray) ids = g_ptr_array_new();
+        GHashTableIter it;
+        void *k;
+        g_hash_table_iter_init(&it, m->shots);
+        while (g_hash_table_iter_next(&it, &k, NULL))
+                g_ptr_array_add(ids, k);
+        g_ptr_array_sort(ids, id_cmp);
+        g_ptr_array_add(ids, NULL);
+        return g_strjoinv(", ", (char **) ids->pdata);
+}
+
+/* Unassigned files were classified by the old configuration: each is
+ * classified again, dropped (and said) when it is no longer eligible. */
+static void reclassify_unassigned(Manager *m, bool root_changed) {
+        g_autoptr(GPtrArray) paths = engine_unassigned_paths(m->engine, USEC_INFINITY);
+        for (guint i = 0; i < paths->len; i++) {
+                const char *rel = paths->pdata[i];
+                const EngineFile *f = engine_lookup_file(m->engine, rel);
+                if (!f)
+                        continue;
+                nsec_t dt = f->dt;
+                /* Another root's files are another root's: the scan of the new one decides. */
+                if (root_changed || !manager_file_eligible(m, rel, dt))
+                        engine_file_gone(m->engine, rel);
+                else
+                        manager_file_seen(m, rel, dt);
+        }
+}
+
 int manager_reload(Manager *m, char **ret_error) {
-        Config *c = NULL;
+        _cleanup_config_ Config *c = NULL;
         g_autofree char *error = NULL;
 
-        (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading the configuration.\nMONOTONIC_USEC=%" PRIu64,
-                          now_monotonic());
+        g_autofree char *reloading = g_strdup_printf(
+                "RELOADING=1\nSTATUS=Reloading the configuration.\nMONOTONIC_USEC=%" PRIu64, now_monotonic());
+        notifier_send(m->notifier, reloading);
         int r = config_load(m->config_path, &c, &error);
+        EngineParams p = {};
+        if (r >= 0) {
+                p = params_from_config(c);
+                r = engine_check_params(&p);
+                if (r < 0)
+                        error = g_strdup("The configuration gives the grouping engine values it cannot use.");
+        }
+        const char *key = r >= 0 ? reload_blocked_by(m, c) : NULL;
+        if (key) {
+                g_autofree char *ids = shots_in_memory(m);
+                error = g_strdup_printf("%s cannot change while shots are open, in their late grace or being "
+                                        "published (%s): the running configuration is kept. Reload again once they "
+                                        "are published, or stop the service first.",
+                                        key, ids);
+                r = -EBUSY;
+        }
         if (r < 0) {
                 log_error("Reload refused, keeping the running configuration: %s", error);
-                (void) sd_notify(false, "READY=1");
+                notifier_send(m->notifier, "READY=1");
                 if (ret_error)
                         *ret_error = g_steal_pointer(&error);
                 return r;
@@ -664,19 +763,32 @@ int manager_reload(Manager *m, char **ret_error) {
         bool root_changed = !streq(c->raw_root, m->config->raw_root);
         bool clean_changed = !streq(c->clean_root, m->config->clean_root);
         config_free(m->config);
-        m->config = c;
+        m->config = TAKE_PTR(c);
 
-        EngineParams p = params_from_config(c);
-        (void) engine_set_params(m->engine, &p);
-        /* Cameras gone from the configuration stay known but are no longer
-         * waited for; the others take their new settings. */
+        /* Open shots keep their window, timeout and grace, their cameras
+         * and kinds; new files and new shots follow the new values. */
+        r = engine_set_params(m->engine, &p);
+        assert(r >= 0);
         for (uint32_t i = 0; i < engine_n_cameras(m->engine); i++) {
-                const char *name = engine_camera_name(m->engine, i);
-                const CameraConfig *cc = config_camera(c, name);
-                (void) engine_update_camera(m->engine, i, cc ? (unsigned) cc->n_kinds : engine_camera_n_kinds(m->engine, i),
-                                            cc && cc->expected);
+                const CameraConfig *cc = manager_camera_config(m, engine_camera_name(m->engine, i));
+                if (cc) {
+                        g_autofree const char **kinds = config_camera_kind_ids(cc);
+                        (void) engine_update_camera(m->engine, i, kinds, (unsigned) cc->n_kinds, cc->expected);
+                } else
+                        /* Gone from the configuration: known, no longer waited for. */
+                        (void) engine_update_camera(m->engine, i, NULL, 0, false);
         }
         register_configured_cameras(m);
+        reclassify_unassigned(m, root_changed);
+        if (root_changed) {
+                /* No shot is in memory (reload_blocked_by()): the new root
+                 * is scanned as new, nothing of the old one applies. */
+                engine_clear_tombstones(m->engine);
+                g_array_set_size(m->forget, 0);
+                m->reset_forgotten = true;
+                m->main_dirty = true;
+        }
+        g_hash_table_remove_all(m->ignored_seen);
 
         if (clean_changed) {
                 m->publish_blocked = false;
@@ -684,14 +796,14 @@ int manager_reload(Manager *m, char **ret_error) {
         }
         if (root_changed && !m->once) {
                 m->watcher = watcher_free(m->watcher);
-                r = watcher_new(m->event, c->raw_root, manager_on_watch, m, &m->watcher);
+                r = watcher_new(m->event, m->config->raw_root, manager_on_watch, m, &m->watcher);
                 if (r < 0)
-                        log_error_errno(r, "Cannot watch %s: %m", c->raw_root);
+                        log_error_errno(r, "Cannot watch %s: %m", m->config->raw_root);
         }
         if (m->rescan_timer) {
-                if (c->rescan_interval_sec > 0) {
-                        (void) sd_event_source_set_time_relative(m->rescan_timer,
-                                                                 (uint64_t) (c->rescan_interval_sec * USEC_PER_SEC));
+                if (m->config->rescan_interval_sec > 0) {
+                        (void) sd_event_source_set_time_relative(
+                                m->rescan_timer, (uint64_t) (m->config->rescan_interval_sec * USEC_PER_SEC));
                         (void) sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_ON);
                 } else
                         (void) sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_OFF);
@@ -705,8 +817,8 @@ int manager_reload(Manager *m, char **ret_error) {
         for (size_t i = 0; i < ELEMENTSOF(props); i++)
                 bus_property_changed(m, props[i]);
 
-        log_info("Configuration reloaded; %u shot(s) in memory kept.", g_hash_table_size(m->shots));
-        (void) sd_notify(false, "READY=1");
+        log_info("Configuration reloaded; %u shot(s) in memory kept as they were.", g_hash_table_size(m->shots));
+        notifier_send(m->notifier, "READY=1");
         manager_update_status(m);
         return 0;
 }
@@ -761,6 +873,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->sigterm);
         sd_event_source_disable_unref(m->sigint);
         sd_event_source_disable_unref(m->sighup);
+        notifier_free(m->notifier);
         if (m->shots)
                 g_hash_table_unref(m->shots);
         engine_free(m->engine);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "engine.h"
 #include "manifest.h"
+#include "notify.h"
 #include "publish.h"
 #include "state.h"
 #include "watcher.h"
@@ -40,6 +41,7 @@ struct ShotData {
         char id[SHOT_ID_MAX];
         uint32_t date, number;
         Shot *shot;             /* the engine's, while it lives */
+        char *raw_root;         /* the RawRoot its files are in */
         StateShot *retired;     /* what it was, when retired before being published */
         nsec_t opened, closed;  /* CLOCK_REALTIME */
         GHashTable *metadata;   /* char* → char* */
@@ -67,6 +69,7 @@ typedef struct ManagerStats {
 struct Manager {
         sd_event *event;
         sd_bus *bus;
+        Notifier *notifier; /* NULL with --once */
         sd_event_source *sigterm, *sigint, *sighup;
         bool once, user_bus;
 
@@ -104,9 +107,10 @@ struct Manager {
         uint64_t saved_seq;       /* the newest snapshot on disk */
         sd_event_source *save_retry;
         bool stopping;
-        GArray *forget;           /* EnginePathKey not yet handed to a snapshot */
+        GArray *forget;           /* StateForgotten not yet handed to a snapshot */
+        bool reset_forgotten;     /* RawRoot changed: the next snapshot drops forgotten2.bin first */
         GPtrArray *removed;       /* ids of released shots whose state file goes */
-        GHashTable *ignored_seen; /* EnginePathKey* of ignored files already reported */
+        GHashTable *ignored_seen; /* EnginePathKey* (identity) of ignored files already reported */
         int last_save_error;
 
         /* Status */

@@ -123,6 +123,28 @@ static bool stat_changed(const struct stat *a, const struct stat *b) {
                b->st_nlink == 0;
 }
 
+/* The kernel stamps ctime from a coarse clock, and a write within the tick
+ * of the last change leaves ctime as it was: a copy taken then could be torn
+ * by such a write, unseen by stat_changed(). So the first look waits for the
+ * tick of the file's last change to pass (a few ms, only for a file changed
+ * that recently); any later write then moves ctime. A ctime far ahead (the
+ * clock was set back) is not waited for. */
+static int fstat_settled(int fd, struct stat *st) {
+        struct timespec res = { 0, 4 * 1000 * 1000 };
+        (void) clock_getres(CLOCK_REALTIME_COARSE, &res);
+        for (unsigned i = 0;; i++) {
+                if (fstat(fd, st) < 0)
+                        return negative_errno();
+                struct timespec now;
+                if (i >= 16 || clock_gettime(CLOCK_REALTIME_COARSE, &now) < 0)
+                        return 0;
+                if (st->st_ctim.tv_sec < now.tv_sec ||
+                    (st->st_ctim.tv_sec == now.tv_sec && st->st_ctim.tv_nsec < now.tv_nsec))
+                        return 0;
+                (void) nanosleep(&res, NULL);
+        }
+}
+
 static int write_all_at(int fd, const void *data, size_t len, off_t off) {
         const char *p = data;
         while (len > 0) {
@@ -201,8 +223,10 @@ static int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, boo
                                 return fd;
                         if (ftruncate(tmp_fd, 0) < 0)
                                 return negative_errno();
-                } else if (fstat(fd, &before) < 0)
-                        return negative_errno();
+                }
+                int k = fstat_settled(fd, &before);
+                if (k < 0)
+                        return k;
 
                 uint64_t size = 0;
                 bool copied = false;
@@ -245,8 +269,9 @@ static int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, boo
  * itself changes the ctime. */
 static int hash_stable(const char *src, int fd, PublishResult *res) {
         struct stat before, after;
-        if (fstat(fd, &before) < 0)
-                return negative_errno();
+        int k = fstat_settled(fd, &before);
+        if (k < 0)
+                return k;
         for (unsigned attempt = 1;; attempt++) {
                 int r = file_sha256(fd, res->sha256, &res->size);
                 if (r < 0)

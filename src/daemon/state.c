@@ -7,9 +7,13 @@
 #include "json-util.h"
 #include "state.h"
 
-#define STATE_VERSION 2
+/* 3: shots record their RawRoot, late grace and kinds. Older versions are
+ * read too (what they lack takes today's configuration). */
+#define STATE_VERSION 3
+#define STATE_VERSION_MIN 2
 #define STATE_FILE "state.json"
-#define FORGOTTEN_FILE "forgotten.bin"
+#define FORGOTTEN_FILE "forgotten2.bin"
+#define LEGACY_FORGOTTEN_FILE "forgotten.bin"
 #define SHOTS_DIR "shots"
 
 StateSnapshot *state_snapshot_new(void) {
@@ -20,6 +24,12 @@ StateSnapshot *state_snapshot_new(void) {
 void state_shot_clear(StateShot *sh) {
         g_free(sh->trigger_camera);
         g_strfreev(sh->expected);
+        g_free(sh->raw_root);
+        for (size_t i = 0; i < sh->n_kinds; i++) {
+                g_free(sh->kinds[i].camera);
+                g_strfreev(sh->kinds[i].ids);
+        }
+        g_free(sh->kinds);
         for (size_t i = 0; i < sh->n_files; i++) {
                 g_free(sh->files[i].path);
                 g_free(sh->files[i].camera);
@@ -46,6 +56,12 @@ void state_shot_copy(const StateShot *from, StateShot *to) {
         *to = *from;
         to->trigger_camera = g_strdup(from->trigger_camera);
         to->expected = g_strdupv(from->expected);
+        to->raw_root = g_strdup(from->raw_root);
+        to->kinds = g_new(StateKinds, MAX(from->n_kinds, 1u));
+        for (size_t i = 0; i < from->n_kinds; i++) {
+                to->kinds[i].camera = g_strdup(from->kinds[i].camera);
+                to->kinds[i].ids = g_strdupv(from->kinds[i].ids);
+        }
         to->files = g_new(StateFile, MAX(from->n_files, 1u));
         for (size_t i = 0; i < from->n_files; i++) {
                 to->files[i] = from->files[i];
@@ -66,6 +82,7 @@ StateSnapshot *state_snapshot_free(StateSnapshot *s) {
         g_free(s->counters);
         g_free(s->forget);
         g_free(s->last_shot);
+        g_free(s->raw_root);
         if (s->removed)
                 g_ptr_array_unref(s->removed);
         if (s->bad)
@@ -78,9 +95,24 @@ StateShot *state_snapshot_add_shot(StateSnapshot *s) {
         s->shots = g_renew(StateShot, s->shots, s->n_shots + 1);
         StateShot *sh = &s->shots[s->n_shots++];
         *sh = (StateShot) {
+                .late_grace = -1,
                 .metadata = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free),
         };
         return sh;
+}
+
+const StateKinds *state_shot_kinds(const StateShot *sh, const char *camera) {
+        for (size_t i = 0; i < sh->n_kinds; i++)
+                if (streq(sh->kinds[i].camera, camera))
+                        return &sh->kinds[i];
+        return NULL;
+}
+
+StateKinds *state_shot_add_kinds(StateShot *sh, const char *camera) {
+        sh->kinds = g_renew(StateKinds, sh->kinds, sh->n_kinds + 1);
+        StateKinds *k = &sh->kinds[sh->n_kinds++];
+        *k = (StateKinds) { .camera = g_strdup(camera) };
+        return k;
 }
 
 StateFile *state_shot_add_file(StateShot *sh) {
@@ -137,6 +169,21 @@ static void build_shot(JsonBuilder *b, const StateShot *sh) {
         for (char **c = sh->expected; c && *c; c++)
                 add_escaped(b, NULL, *c);
         json_builder_end_array(b);
+        if (sh->raw_root)
+                add_escaped(b, "raw_root", sh->raw_root);
+        if (sh->late_grace >= 0)
+                json_add_int(b, "late_grace", sh->late_grace);
+        json_builder_set_member_name(b, "kinds");
+        json_builder_begin_object(b);
+        for (size_t i = 0; i < sh->n_kinds; i++) {
+                g_autofree char *cam = utf8_escape_invalid(sh->kinds[i].camera);
+                json_builder_set_member_name(b, cam);
+                json_builder_begin_array(b);
+                for (char **k = sh->kinds[i].ids; k && *k; k++)
+                        add_escaped(b, NULL, *k);
+                json_builder_end_array(b);
+        }
+        json_builder_end_object(b);
 
         json_builder_set_member_name(b, "files");
         json_builder_begin_array(b);
@@ -196,6 +243,8 @@ static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_l
         json_add_int(b, "version", STATE_VERSION);
         json_add_bool(b, "paused", s->paused);
         json_add_string(b, "last_shot", s->last_shot);
+        if (s->raw_root)
+                add_escaped(b, "raw_root", s->raw_root);
 
         json_builder_set_member_name(b, "counters");
         json_builder_begin_array(b);
@@ -323,6 +372,47 @@ static bool parse_shot(JsonNode *node, StateSnapshot *s) {
                 }
         }
 
+        /* Version 3. */
+        if (json_object_has_member(r.o, "raw_root"))
+                sh->raw_root = get_unescaped(&r, "raw_root");
+        if (json_object_has_member(r.o, "late_grace")) {
+                sh->late_grace = get_int(&r, "late_grace");
+                if (sh->late_grace < 0)
+                        r.bad = true;
+        }
+        JsonNode *kn = json_object_get_member(r.o, "kinds");
+        if (kn && JSON_NODE_TYPE(kn) != JSON_NODE_OBJECT)
+                r.bad = true;
+        else if (kn) {
+                JsonObjectIter it;
+                const char *cam;
+                JsonNode *v;
+                json_object_iter_init(&it, json_node_get_object(kn));
+                while (json_object_iter_next(&it, &cam, &v)) {
+                        g_autofree char *name = utf8_unescape(cam);
+                        JsonArray *a = JSON_NODE_TYPE(v) == JSON_NODE_ARRAY ? json_node_get_array(v) : NULL;
+                        guint len = a ? json_array_get_length(a) : 0;
+                        if (!name || len == 0) {
+                                r.bad = true;
+                                break;
+                        }
+                        StateKinds *k = state_shot_add_kinds(sh, name);
+                        k->ids = g_new0(char *, len + 1);
+                        for (guint i = 0; i < len; i++) {
+                                JsonNode *e = json_array_get_element(a, i);
+                                const char *id = JSON_NODE_HOLDS_VALUE(e) &&
+                                                                 json_node_get_value_type(e) == G_TYPE_STRING ?
+                                                         json_node_get_string(e) :
+                                                         NULL;
+                                k->ids[i] = id ? utf8_unescape(id) : NULL;
+                                if (!k->ids[i]) {
+                                        k->ids[i] = g_strdup("");
+                                        r.bad = true;
+                                }
+                        }
+                }
+        }
+
         JsonArray *files = get_array(&r, "files");
         n = files ? json_array_get_length(files) : 0;
         for (guint i = 0; i < n; i++) {
@@ -369,11 +459,17 @@ int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
         if (!root || JSON_NODE_TYPE(root) != JSON_NODE_OBJECT)
                 return -EBADMSG;
         Reader r = { json_node_get_object(root) };
-        if (get_int(&r, "version") != STATE_VERSION)
+        int64_t version = get_int(&r, "version");
+        if (version < STATE_VERSION_MIN || version > STATE_VERSION)
                 return -EPROTO;
 
         g_autoptr(StateSnapshot) s = state_snapshot_new();
         s->paused = get_bool(&r, "paused");
+        if (json_object_has_member(r.o, "raw_root")) {
+                s->raw_root = utf8_unescape(get_str(&r, "raw_root"));
+                if (!s->raw_root)
+                        return -EBADMSG;
+        }
         JsonNode *ls = json_object_get_member(r.o, "last_shot");
         if (ls && JSON_NODE_HOLDS_VALUE(ls) && json_node_get_value_type(ls) == G_TYPE_STRING) {
                 uint32_t d, n;
@@ -436,6 +532,12 @@ void state_snapshot_absorb(StateSnapshot *newer, StateSnapshot *older) {
         newer->write_main = newer->write_main || older->write_main;
         if (!newer->last_shot)
                 newer->last_shot = g_steal_pointer(&older->last_shot);
+        if (!newer->raw_root)
+                newer->raw_root = g_steal_pointer(&older->raw_root);
+        if (newer->reset_forgotten)
+                older->n_forget = 0; /* forgotten in the old root, before the reset */
+        else if (older->reset_forgotten)
+                newer->reset_forgotten = true;
         /* Shots the newer one does not mention keep the older version. */
         for (size_t i = 0; i < older->n_shots; i++) {
                 StateShot *o = &older->shots[i];
@@ -464,10 +566,10 @@ void state_snapshot_absorb(StateSnapshot *newer, StateSnapshot *older) {
                         state_snapshot_remove_shot(newer, id);
         }
         if (older->n_forget > 0) {
-                EnginePathKey *merged = g_new(EnginePathKey, older->n_forget + newer->n_forget);
-                memcpy(merged, older->forget, older->n_forget * sizeof(EnginePathKey));
+                StateForgotten *merged = g_new(StateForgotten, older->n_forget + newer->n_forget);
+                memcpy(merged, older->forget, older->n_forget * sizeof(StateForgotten));
                 if (newer->n_forget > 0)
-                        memcpy(merged + older->n_forget, newer->forget, newer->n_forget * sizeof(EnginePathKey));
+                        memcpy(merged + older->n_forget, newer->forget, newer->n_forget * sizeof(StateForgotten));
                 g_free(newer->forget);
                 newer->forget = merged;
                 newer->n_forget += older->n_forget;
@@ -485,7 +587,7 @@ void state_snapshot_remove_shot(StateSnapshot *s, const char *id) {
 
 /* ---- files ---- */
 
-static int append_forgotten(const char *dir, const EnginePathKey *keys, size_t n) {
+static int append_forgotten(const char *dir, const StateForgotten *keys, size_t n) {
         if (n == 0)
                 return 0;
         g_autofree char *path = g_build_filename(dir, FORGOTTEN_FILE, NULL);
@@ -497,12 +599,12 @@ static int append_forgotten(const char *dir, const EnginePathKey *keys, size_t n
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        if (st.st_size % (off_t) sizeof(EnginePathKey) != 0 &&
-            ftruncate(fd, st.st_size - st.st_size % (off_t) sizeof(EnginePathKey)) < 0)
+        if (st.st_size % (off_t) sizeof(StateForgotten) != 0 &&
+            ftruncate(fd, st.st_size - st.st_size % (off_t) sizeof(StateForgotten)) < 0)
                 return negative_errno();
 
         const char *p = (const char *) keys;
-        size_t left = n * sizeof(EnginePathKey);
+        size_t left = n * sizeof(StateForgotten);
         while (left > 0) {
                 ssize_t k = write(fd, p, left);
                 if (k < 0) {
@@ -525,8 +627,20 @@ static int shot_order_cmp(const void *a, const void *b) {
         return x->number < y->number ? -1 : x->number > y->number;
 }
 
+/* RawRoot changed: what was forgotten is of another tree. */
+static int reset_forgotten(const char *dir) {
+        g_autofree char *path = g_build_filename(dir, FORGOTTEN_FILE, NULL);
+        g_autofree char *legacy = g_build_filename(dir, LEGACY_FORGOTTEN_FILE, NULL);
+        if ((unlink(path) < 0 && errno != ENOENT) || (unlink(legacy) < 0 && errno != ENOENT))
+                return negative_errno();
+        return 0;
+}
+
 int state_save(const char *dir, const StateSnapshot *s) {
-        int r = append_forgotten(dir, s->forget, s->n_forget);
+        int r = s->reset_forgotten ? reset_forgotten(dir) : 0;
+        if (r < 0)
+                return r;
+        r = append_forgotten(dir, s->forget, s->n_forget);
         if (r < 0)
                 return r;
 
@@ -609,30 +723,50 @@ int state_load(const char *dir, StateSnapshot **ret) {
         return 0;
 }
 
-int state_load_forgotten(const char *dir, void (*fn)(const EnginePathKey *k, void *userdata), void *userdata) {
-        g_autofree char *path = g_build_filename(dir, FORGOTTEN_FILE, NULL);
+/* Calls fn for each whole record of size rsize in name; a torn tail is dropped. */
+static int read_records(const char *dir, const char *name, size_t rsize, void (*fn)(const void *rec, void *userdata),
+                        void *userdata, nsec_t *ret_written) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return errno == ENOENT ? 0 : negative_errno();
+        if (ret_written) {
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                *ret_written = (nsec_t) st.st_mtim.tv_sec * NSEC_PER_SEC + st.st_mtim.tv_nsec;
+        }
 
-        EnginePathKey buf[4096];
+        g_autofree char *buf = g_malloc(rsize * 4096);
         size_t carry = 0;
         for (;;) {
-                ssize_t n = read(fd, (char *) buf + carry, sizeof buf - carry);
+                ssize_t n = read(fd, buf + carry, rsize * 4096 - carry);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         return negative_errno();
                 }
                 size_t have = carry + (size_t) n;
-                size_t whole = have / sizeof(EnginePathKey);
+                size_t whole = have / rsize;
                 for (size_t i = 0; i < whole; i++)
-                        fn(&buf[i], userdata);
-                carry = have % sizeof(EnginePathKey);
+                        fn(buf + i * rsize, userdata);
+                carry = have % rsize;
                 if (n == 0)
                         break; /* a torn tail (carry > 0) is dropped */
                 if (carry)
-                        memmove(buf, (char *) buf + whole * sizeof(EnginePathKey), carry);
+                        memmove(buf, buf + whole * rsize, carry);
         }
         return 0;
+}
+
+int state_load_forgotten(const char *dir, void (*fn)(const StateForgotten *f, void *userdata), void *userdata) {
+        return read_records(dir, FORGOTTEN_FILE, sizeof(StateForgotten), (void (*)(const void *, void *)) fn, userdata,
+                            NULL);
+}
+
+int state_load_legacy_forgotten(const char *dir, void (*fn)(const EnginePathKey *k, void *userdata), void *userdata,
+                                nsec_t *ret_written) {
+        *ret_written = 0;
+        return read_records(dir, LEGACY_FORGOTTEN_FILE, sizeof(EnginePathKey), (void (*)(const void *, void *)) fn,
+                            userdata, ret_written);
 }

@@ -6,8 +6,11 @@
  *                   fsync, rename, fsync dir)
  *   shots/<id>.json one per shot still open, in its grace or not yet
  *                   published; rewritten only when that shot changed
- *   forgotten.bin   16-byte digests of files no rule can use any more,
- *                   appended (a torn last record is ignored)
+ *   forgotten2.bin  identities of files no rule can use any more (digest
+ *                   of path and mtime, and the mtime), appended (a torn
+ *                   last record is ignored)
+ *   forgotten.bin   the same before version 3: digests of paths alone,
+ *                   read, never written
  * A snapshot is plain data: the manager builds one in the event loop and a
  * worker thread writes it, so the loop never waits for the disk. */
 
@@ -26,6 +29,12 @@ typedef struct StateFile {
         nsec_t dt;
 } StateFile;
 
+/* The kinds a shot holds a camera to (rule 17), by identity. */
+typedef struct StateKinds {
+        char *camera;
+        char **ids; /* NULL-terminated */
+} StateKinds;
+
 typedef struct StateShot {
         uint32_t date, number;
         ShotStatus status;
@@ -36,10 +45,21 @@ typedef struct StateShot {
         bool needs_publish;   /* something changed since the last complete publish */
         bool announced;       /* ShotClosed was sent */
         char **expected;      /* NULL-terminated camera names */
+        char *raw_root;       /* where its files are; NULL in states older than version 3 */
+        int64_t late_grace;   /* µs, given when it opened; -1 when not recorded (older states) */
+        StateKinds *kinds;
+        size_t n_kinds;
         StateFile *files;
         size_t n_files;
         GHashTable *metadata; /* char* → char* */
 } StateShot;
+
+/* A file decided for good: its identity (path and mtime, rule 15) and its
+ * mtime. */
+typedef struct StateForgotten {
+        EnginePathKey id;
+        int64_t dt;
+} StateForgotten;
 
 typedef struct StateCounter {
         uint32_t date, next;
@@ -52,11 +72,13 @@ typedef struct StateSnapshot {
         bool write_main;   /* counters or pause changed */
         bool paused;
         char *last_shot;   /* the shot opened last, or NULL */
+        char *raw_root;    /* the RawRoot the forgotten files are of; NULL before version 3 */
+        bool reset_forgotten; /* RawRoot changed: forget what was forgotten, before appending */
         StateCounter *counters;
         size_t n_counters;
         StateShot *shots;
         size_t n_shots;
-        EnginePathKey *forget; /* digests to append to forgotten.bin before state.json is replaced */
+        StateForgotten *forget; /* to append to forgotten2.bin before state.json is replaced */
         size_t n_forget;
         GPtrArray *removed;    /* ids of shots whose file goes */
         GPtrArray *bad;        /* load: shot files that could not be read */
@@ -70,6 +92,9 @@ void state_shot_clear(StateShot *sh);
 void state_shot_copy(const StateShot *from, StateShot *to);
 GHashTable *state_metadata_copy(GHashTable *from);
 StateFile *state_shot_add_file(StateShot *sh);
+StateKinds *state_shot_add_kinds(StateShot *sh, const char *camera);
+/* NULL when the shot does not record camera's kinds (older states). */
+const StateKinds *state_shot_kinds(const StateShot *sh, const char *camera);
 void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, const uint32_t *ranges,
                                 uint32_t n_ranges);
 
@@ -89,5 +114,10 @@ int state_from_data(const char *data, size_t len, StateSnapshot **ret);
  * empty snapshot when there is no state yet. */
 int state_save(const char *dir, const StateSnapshot *s);
 int state_load(const char *dir, StateSnapshot **ret);
-/* Calls fn for every digest in forgotten.bin; drops a torn tail. */
-int state_load_forgotten(const char *dir, void (*fn)(const EnginePathKey *k, void *userdata), void *userdata);
+/* Calls fn for every record of forgotten2.bin; drops a torn tail. */
+int state_load_forgotten(const char *dir, void (*fn)(const StateForgotten *f, void *userdata), void *userdata);
+/* Calls fn for every path digest of the older forgotten.bin, and gives the
+ * time it was last written (files changed since are not what it knew):
+ * 0 when there is none. */
+int state_load_legacy_forgotten(const char *dir, void (*fn)(const EnginePathKey *k, void *userdata), void *userdata,
+                                nsec_t *ret_written);

@@ -22,8 +22,8 @@
 #define WATCHER_READS_PER_DISPATCH 16
 
 #define WATCH_MASK                                                                                           \
-        (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | \
-         IN_EXCL_UNLINK | IN_ONLYDIR)
+        (IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF | \
+         IN_MOVE_SELF | IN_EXCL_UNLINK | IN_ONLYDIR)
 
 /* On the nearest existing ancestor of a missing root: anything that may
  * bring the next path component into existence. */
@@ -497,9 +497,13 @@ static void handle_event(Watcher *w, const struct inotify_event *ev) {
         if (depth < 0)
                 return; /* directly in the root: no camera's */
 
-        if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+        if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB)) {
                 if (is_regular_file(w, folder, name))
-                        w->fn(w, WATCH_FILE_READY, path, w->userdata);
+                        w->fn(w,
+                              ev->mask & IN_MOVED_TO    ? WATCH_FILE_READY :
+                              ev->mask & IN_CLOSE_WRITE ? WATCH_FILE_WRITTEN :
+                                                          WATCH_FILE_ATTRIB,
+                              path, w->userdata);
         } else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
                 w->fn(w, WATCH_FILE_GONE, path, w->userdata);
 }

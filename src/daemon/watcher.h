@@ -2,8 +2,9 @@
 #pragma once
 
 /* inotify over the whole raw tree, as an sd-event source. Reports a file
- * when it is closed after writing or renamed in (never on create), a file
- * gone when it is deleted or renamed away, and asks for a full rescan when
+ * when it is closed after writing or renamed in (never on create), when its
+ * attributes change (its mtime may have been set), a file gone when it is
+ * deleted or renamed away, and asks for a full rescan when
  * events may have been lost (IN_Q_OVERFLOW, an unknown watch descriptor, the
  * root replaced or unmounted). Folders created or renamed in later are
  * watched and crawled: their files are reported like renamed-in ones.
@@ -16,7 +17,9 @@
 typedef struct Watcher Watcher;
 
 typedef enum WatchEventType {
-        WATCH_FILE_READY, /* path: relative to the root, a regular file closed or renamed in */
+        WATCH_FILE_READY,   /* path: relative to the root, a regular file renamed in */
+        WATCH_FILE_WRITTEN, /* path: a regular file closed after writing (its mtime may still be set) */
+        WATCH_FILE_ATTRIB,  /* path: a regular file whose attributes changed (mtime set, touch) */
         WATCH_FILE_FOUND, /* path: a regular file found in a folder that appeared (it may still be written) */
         WATCH_FILE_GONE,  /* path: deleted or renamed away */
         WATCH_RESCAN,     /* path NULL: events were lost, diff the tree against what is known */

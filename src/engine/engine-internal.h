@@ -11,13 +11,35 @@
 #include "timeindex.h"
 #include "tombstones.h"
 
-/* Internal flag: the file sits in the unassigned index and expiry list. */
+/* Internal flags: the file sits in the unassigned index and expiry list;
+ * a newer version of its path replaced it in the table of files (rule 15);
+ * it was reported as a duplicate already. */
 #define ENGINE_FILE_INDEXED (1u << 7)
+#define ENGINE_FILE_SUPERSEDED (1u << 6)
+#define ENGINE_FILE_REPORTED (1u << 5)
+
+/* A camera's kinds as slots, in Files= order, with the ids they had then
+ * (owned by the camera, which outlives its layouts): immutable, shared. */
+typedef struct EngineLayout {
+        uint32_t ref;
+        uint16_t n_kinds;
+        const char **ids;
+        uint32_t slots[];
+} EngineLayout;
+
+/* Every camera's layout at one configuration, indexed by camera. */
+struct EngineLayoutSet {
+        uint32_t ref;
+        uint32_t n;
+        EngineLayout *v[];
+};
 
 typedef struct EngineCamera {
         char *name;
-        uint32_t first_slot;
-        uint16_t n_kinds;
+        EngineLayout *layout;       /* its kinds now */
+        EngineLayout *first_layout; /* its kinds when it appeared */
+        GPtrArray *kind_ids;        /* char*: every kind identity it ever had */
+        GArray *kind_slots;         /* uint32_t: the slot of each */
         bool expected;
 } EngineCamera;
 
@@ -34,6 +56,7 @@ struct Engine {
         GPtrArray *cameras; /* EngineCamera*, index = camera id */
         GHashTable *camera_by_name;
         uint32_t n_slots;
+        EngineLayoutSet *current; /* shared by shots opened since the last change; NULL: make anew */
 
         GHashTable *files;      /* set of &EngineFile.key, every file in memory */
         TimeIndex unassigned;   /* EngineFile by dt */
@@ -47,11 +70,21 @@ struct Engine {
         ShotList collecting, closed;
 
         Numbering *numbering;
-        Tombstones tombstones;
+        Tombstones tombstones;        /* identities */
+        Tombstones legacy_tombstones; /* paths, for files older than legacy_cutoff */
+        nsec_t legacy_cutoff;
 };
 
 EngineCamera *eng_camera_get(const Engine *e, uint32_t c);
-EngineFile *eng_file_new(const EngineFileInfo *info, const EnginePathKey *key, usec_t now);
+EngineLayout *eng_layout_ref(EngineLayout *l);
+void eng_layout_unref(EngineLayout *l);
+int eng_layout_kind_of(const EngineLayout *l, uint32_t slot);
+EngineLayout *eng_layout_for(Engine *e, EngineCamera *c, const char *const *kinds, unsigned n_kinds);
+EngineLayoutSet *eng_layout_set_ref(EngineLayoutSet *set);
+void eng_layout_set_unref(EngineLayoutSet *set);
+EngineLayoutSet *eng_current_layouts(Engine *e);
+const EngineLayout *eng_shot_layout(const Engine *e, const Shot *s, uint32_t camera);
+EngineFile *eng_file_new(const EngineFileInfo *info, const EnginePathKey *key, uint32_t slot, usec_t now);
 EngineFile *eng_lookup_key(const Engine *e, const EnginePathKey *k);
 Shot *eng_shot_alloc(Engine *e, uint32_t date, uint32_t number, nsec_t t, nsec_t ws, nsec_t we);
 bool eng_shot_expects(const Shot *s, uint32_t camera);

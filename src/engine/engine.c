@@ -129,7 +129,7 @@ EngineFile *eng_lookup_key(const Engine *e, const EnginePathKey *k) {
         return container_of(found, EngineFile, key);
 }
 
-EngineFile *eng_file_new(const EngineFileInfo *info, const EnginePathKey *key, usec_t now) {
+EngineFile *eng_file_new(const EngineFileInfo *info, const EnginePathKey *key, uint32_t slot, usec_t now) {
         size_t len = strlen(info->path);
         EngineFile *f = malloc(sizeof(EngineFile) + len + 1);
         if (!f)
@@ -139,6 +139,7 @@ EngineFile *eng_file_new(const EngineFileInfo *info, const EnginePathKey *key, u
                 .dt = info->dt,
                 .seen_at = now,
                 .camera = info->camera,
+                .slot = slot,
                 .kind = info->kind,
                 .flags = info->trigger ? ENGINE_FILE_TRIGGER : 0,
         };
@@ -146,13 +147,32 @@ EngineFile *eng_file_new(const EngineFileInfo *info, const EnginePathKey *key, u
         return f;
 }
 
-/* Drops a file from memory entirely; remember=true keeps its digest so that
- * it is never decided again. */
+void engine_identity_key(const char *path, nsec_t dt, EnginePathKey *ret) {
+        size_t len = strlen(path);
+        g_autofree char *buf = g_malloc(len + sizeof dt);
+        memcpy(buf, path, len);
+        memcpy(buf + len, &dt, sizeof dt);
+        tombstones_key(buf, len + sizeof dt, ret);
+}
+
+/* A newer version of its path takes its place in the table; it stays with
+ * its shot. */
+static void file_supersede(Engine *e, EngineFile *f) {
+        g_hash_table_remove(e->files, &f->key);
+        f->flags |= ENGINE_FILE_SUPERSEDED;
+}
+
+/* Drops a file from memory entirely; remember=true keeps its identity so
+ * that it is never decided again. */
 static void file_drop(Engine *e, EngineFile *f, bool remember) {
         unassigned_remove(e, f);
-        g_hash_table_remove(e->files, &f->key);
-        if (remember)
-                tombstones_add(&e->tombstones, &f->key);
+        if (!(f->flags & ENGINE_FILE_SUPERSEDED))
+                g_hash_table_remove(e->files, &f->key);
+        if (remember) {
+                EnginePathKey id;
+                engine_identity_key(f->path, f->dt, &id);
+                tombstones_add(&e->tombstones, &id);
+        }
         free(f);
 }
 
@@ -184,6 +204,7 @@ void eng_shot_index_add(Engine *e, Shot *s) {
 static void shot_free(Shot *s) {
         if (!s)
                 return;
+        eng_layout_set_unref(s->layouts);
         g_free(s->files);
         g_free(s->expected);
         g_free(s->slots);
@@ -213,14 +234,73 @@ static void shot_add_file(Shot *s, EngineFile *f) {
         s->files[s->n_files++] = f;
 }
 
+static bool in_window(const Shot *s, nsec_t t) {
+        return t >= s->window_start && t <= s->window_end;
+}
+
+/* The slot f takes in s: -1 when s does not take f's kind (a camera or kind
+ * it did not open with). */
+static int shot_kind_of(const Engine *e, const Shot *s, const EngineFile *f) {
+        const EngineLayout *l = eng_shot_layout(e, s, f->camera);
+        return l ? eng_layout_kind_of(l, f->slot) : -1;
+}
+
+static bool shot_lacks(const Engine *e, const Shot *s, const EngineFile *f) {
+        return shot_kind_of(e, s, f) >= 0 && !eng_slot_test(s, f->slot);
+}
+
+static bool leftover_visit(void *item, void *userdata) {
+        EngineFile *f = item;
+        struct {
+                Engine *e;
+                Shot *s;
+                GPtrArray *out;
+        } *c = userdata;
+
+        if (in_window(c->s, f->dt) && !(f->flags & ENGINE_FILE_TRIGGER) && shot_kind_of(c->e, c->s, f) >= 0 &&
+            eng_slot_test(c->s, f->slot))
+                g_ptr_array_add(c->out, f);
+        return true;
+}
+
+static int file_order(const void *a, const void *b) {
+        const EngineFile *x = *(EngineFile *const *) a, *y = *(EngineFile *const *) b;
+        if (x->dt != y->dt)
+                return x->dt < y->dt ? -1 : 1;
+        return strcmp(x->path, y->path);
+}
+
+/* Rule 15: what a closing shot leaves in its window of a (camera, kind) it
+ * holds is a duplicate of it, said now and decided for good, not left to
+ * wait as an orphan. */
+static void drop_leftovers(Engine *e, Shot *s) {
+        g_autoptr(GPtrArray) left = g_ptr_array_new();
+        struct {
+                Engine *e;
+                Shot *s;
+                GPtrArray *out;
+        } c = { e, s, left };
+        time_index_query(&e->unassigned, s->window_start, s->window_end, leftover_visit, &c);
+        g_ptr_array_sort(left, file_order);
+        for (guint i = 0; i < left->len; i++) {
+                EngineFile *f = left->pdata[i];
+                unassigned_remove(e, f);
+                if (!(f->flags & ENGINE_FILE_REPORTED))
+                        emit(e, ENGINE_EVENT_FILE_DUPLICATE, s, f);
+                emit(e, ENGINE_EVENT_FILE_EXPIRED, s, f);
+                file_drop(e, f, true);
+        }
+}
+
 static void close_shot(Engine *e, Shot *s, ShotStatus status, usec_t now) {
         assert(s->status == SHOT_COLLECTING);
         list_remove(&e->collecting, s);
         s->status = status;
         s->closed_at = now;
-        s->deadline = now + e->params.late_grace;
+        s->deadline = usec_add(now, s->late_grace);
         eng_list_insert(&e->closed, s);
         emit(e, ENGINE_EVENT_SHOT_CLOSED, s, NULL);
+        drop_leftovers(e, s);
 }
 
 void eng_maybe_complete(Engine *e, Shot *s, usec_t now) {
@@ -230,17 +310,16 @@ void eng_maybe_complete(Engine *e, Shot *s, usec_t now) {
 
 /* Puts f into s for good. The caller checks completeness afterwards. */
 void eng_assign(Engine *e, Shot *s, EngineFile *f, bool emit_event) {
-        uint32_t slot;
-        bool ok = eng_slot_of(e, f->camera, f->kind, &slot);
-        assert(ok);
-        (void) ok;
+        int kind = shot_kind_of(e, s, f);
+        assert(kind >= 0);
 
         unassigned_remove(e, f);
         f->shot = s;
+        f->kind = (uint16_t) kind;
         if (s->status != SHOT_COLLECTING)
                 f->flags |= ENGINE_FILE_LATE;
         shot_add_file(s, f);
-        eng_slot_set(s, slot);
+        eng_slot_set(s, f->slot);
         if (eng_shot_expects(s, f->camera) && shot_camera_present(s, e, f->camera)) {
                 assert(s->n_missing > 0);
                 s->n_missing--;
@@ -287,36 +366,34 @@ static bool shot_better(const Shot *a, nsec_t da, const Shot *b, nsec_t db) {
         return a->number < b->number;
 }
 
+typedef struct PickContext {
+        const Engine *e;
+        ShotPick *pick;
+        const EngineFile *f;
+} PickContext;
+
 static bool pick_visit(void *item, void *userdata) {
         Shot *s = item;
-        struct {
-                ShotPick *pick;
-                nsec_t dt;
-                uint32_t slot;
-        } *c = userdata;
+        PickContext *c = userdata;
 
-        if (c->dt < s->window_start || c->dt > s->window_end)
+        if (!in_window(s, c->f->dt) || shot_kind_of(c->e, s, c->f) < 0)
                 return true;
-        nsec_t d = distance(c->dt, s->trigger_time);
+        nsec_t d = distance(c->f->dt, s->trigger_time);
         if (shot_better(s, d, c->pick->nearest_containing, c->pick->nearest_dist)) {
                 c->pick->nearest_containing = s;
                 c->pick->nearest_dist = d;
         }
-        if (!eng_slot_test(s, c->slot) && shot_better(s, d, c->pick->best, c->pick->best_dist)) {
+        if (!eng_slot_test(s, c->f->slot) && shot_better(s, d, c->pick->best, c->pick->best_dist)) {
                 c->pick->best = s;
                 c->pick->best_dist = d;
         }
         return true;
 }
 
-static void pick_shot(Engine *e, nsec_t dt, uint32_t slot, ShotPick *ret) {
+static void pick_shot(Engine *e, const EngineFile *f, ShotPick *ret) {
         *ret = (ShotPick) {};
-        struct {
-                ShotPick *pick;
-                nsec_t dt;
-                uint32_t slot;
-        } c = { ret, dt, slot };
-        time_index_query(&e->shot_index, sat_sub(dt, e->max_half), sat_add(dt, e->max_half), pick_visit, &c);
+        PickContext c = { e, ret, f };
+        time_index_query(&e->shot_index, sat_sub(f->dt, e->max_half), sat_add(f->dt, e->max_half), pick_visit, &c);
 }
 
 typedef struct Candidate {
@@ -350,13 +427,10 @@ static bool collect_visit(void *item, void *userdata) {
                 Shot *s;
                 GArray *out;
         } *c = userdata;
-        uint32_t slot;
 
-        if (f->dt < c->s->window_start || f->dt > c->s->window_end)
+        if (!in_window(c->s, f->dt) || !shot_lacks(c->e, c->s, f))
                 return true;
-        if (!eng_slot_of(c->e, f->camera, f->kind, &slot) || eng_slot_test(c->s, slot))
-                return true;
-        Candidate cand = { f, slot, distance(f->dt, c->s->trigger_time) };
+        Candidate cand = { f, f->slot, distance(f->dt, c->s->trigger_time) };
         g_array_append_val(c->out, cand);
         return true;
 }
@@ -438,8 +512,10 @@ static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot 
         Shot *s = eng_shot_alloc(e, date, number, t, sat_sub(t, half), sat_add(t, half));
         s->expected = expected_snapshot(e, &s->n_expected);
         s->n_missing = s->n_expected;
+        s->layouts = eng_layout_set_ref(eng_current_layouts(e));
         s->opened_at = now;
-        s->deadline = now + e->params.timeout;
+        s->deadline = usec_add(now, e->params.timeout);
+        s->late_grace = e->params.late_grace;
         s->status = SHOT_COLLECTING;
         if (trigger) {
                 s->trigger_camera = trigger->camera;
@@ -466,15 +542,8 @@ static void keep_unassigned(Engine *e, EngineFile *f, EngineEventType why, Shot 
 }
 
 static void decide(Engine *e, EngineFile *f, usec_t now) {
-        uint32_t slot;
-        if (!eng_slot_of(e, f->camera, f->kind, &slot)) {
-                /* The adapter classified it against a camera we do not know. */
-                keep_unassigned(e, f, ENGINE_EVENT_FILE_ORPHANED, NULL);
-                return;
-        }
-
         ShotPick pick;
-        pick_shot(e, f->dt, slot, &pick);
+        pick_shot(e, f, &pick);
 
         if (pick.best) {
                 /* Rules 4, 6, 7 and 10: join the nearest shot that lacks it. */
@@ -494,9 +563,10 @@ static void decide(Engine *e, EngineFile *f, usec_t now) {
                 return;
         }
 
-        if (pick.nearest_containing)
+        if (pick.nearest_containing) {
+                f->flags |= ENGINE_FILE_REPORTED;
                 keep_unassigned(e, f, ENGINE_EVENT_FILE_DUPLICATE, pick.nearest_containing);
-        else
+        } else
                 keep_unassigned(e, f, ENGINE_EVENT_FILE_ORPHANED, NULL);
 }
 
@@ -505,29 +575,46 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
 
         if (!info || isempty(info->path))
                 return -EINVAL;
-        if (!eng_camera_get(e, info->camera))
+        uint32_t slot;
+        if (!eng_slot_of(e, info->camera, info->kind, &slot))
                 return -ENOENT;
 
         EnginePathKey k;
         engine_path_key(info->path, &k);
         EngineFile *old = eng_lookup_key(e, &k);
-        if (old) {
-                if (old->shot || (old->dt == info->dt && old->camera == info->camera && old->kind == info->kind &&
+        if (old && old->dt == info->dt) {
+                if (old->shot || (old->camera == info->camera && old->slot == slot &&
                                   !!(old->flags & ENGINE_FILE_TRIGGER) == info->trigger)) {
                         if (ret_result)
                                 *ret_result = ENGINE_ADD_KNOWN;
                         return 0;
                 }
-                /* Rewritten before any shot took it: judge the new version. */
+                /* Classified anew (a reload) before any shot took it. */
                 file_drop(e, old, false);
                 result = ENGINE_ADD_CHANGED;
-        } else if (tombstones_contains(&e->tombstones, &k)) {
-                if (ret_result)
-                        *ret_result = ENGINE_ADD_KNOWN;
-                return 0;
+        } else {
+                EnginePathKey id;
+                engine_identity_key(info->path, info->dt, &id);
+                bool known = tombstones_contains(&e->tombstones, &id) ||
+                             (!old && info->dt < e->legacy_cutoff && tombstones_contains(&e->legacy_tombstones, &k));
+                if (old && old->shot) {
+                        /* Rule 15: a new mtime under a path already decided
+                         * is a new file; the old one stays where it went. */
+                        if (!known)
+                                file_supersede(e, old);
+                } else if (old) {
+                        /* Rewritten before any shot took it: the last mtime counts. */
+                        file_drop(e, old, false);
+                        result = ENGINE_ADD_CHANGED;
+                }
+                if (known) {
+                        if (ret_result)
+                                *ret_result = ENGINE_ADD_KNOWN;
+                        return 0;
+                }
         }
 
-        EngineFile *f = eng_file_new(info, &k, now);
+        EngineFile *f = eng_file_new(info, &k, slot, now);
         g_hash_table_add(e->files, &f->key);
         decide(e, f, now);
         if (ret_result)
@@ -647,6 +734,23 @@ int engine_add_tombstone(Engine *e, const EnginePathKey *key) {
         return 0;
 }
 
+int engine_add_legacy_tombstone(Engine *e, const EnginePathKey *path_key) {
+        tombstones_add(&e->legacy_tombstones, path_key);
+        return 0;
+}
+
+void engine_set_legacy_cutoff(Engine *e, nsec_t cutoff) {
+        e->legacy_cutoff = cutoff;
+}
+
+void engine_clear_tombstones(Engine *e) {
+        tombstones_done(&e->tombstones);
+        tombstones_init(&e->tombstones);
+        tombstones_done(&e->legacy_tombstones);
+        tombstones_init(&e->legacy_tombstones);
+        e->legacy_cutoff = 0;
+}
+
 bool engine_has_tombstone(const Engine *e, const EnginePathKey *key) {
         return tombstones_contains(&e->tombstones, key);
 }
@@ -657,14 +761,14 @@ size_t engine_n_tombstones(const Engine *e) {
 
 /* ---- life cycle ---- */
 
-static int check_params(const EngineParams *p) {
+int engine_check_params(const EngineParams *p) {
         if (!p || p->window <= 0)
                 return -EINVAL;
         return 0;
 }
 
 int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Engine **ret) {
-        int r = check_params(params);
+        int r = engine_check_params(params);
         if (r < 0)
                 return r;
 
@@ -680,6 +784,7 @@ int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Eng
         e->live = g_ptr_array_new();
         e->numbering = numbering_new();
         tombstones_init(&e->tombstones);
+        tombstones_init(&e->legacy_tombstones);
         *ret = e;
         return 0;
 }
@@ -693,7 +798,7 @@ static nsec_t shot_time(void *item) {
 }
 
 int engine_set_params(Engine *e, const EngineParams *params) {
-        int r = check_params(params);
+        int r = engine_check_params(params);
         if (r < 0)
                 return r;
         if (params->window != e->params.window) {
@@ -729,8 +834,10 @@ Engine *engine_free(Engine *e) {
         g_hash_table_unref(e->files);
         numbering_free(e->numbering);
         g_hash_table_unref(e->camera_by_name);
+        eng_layout_set_unref(e->current);
         g_ptr_array_unref(e->cameras);
         tombstones_done(&e->tombstones);
+        tombstones_done(&e->legacy_tombstones);
         g_free(e);
         return NULL;
 }

@@ -21,6 +21,7 @@
 typedef struct Engine Engine;
 typedef struct EngineFile EngineFile;
 typedef struct Shot Shot;
+typedef struct EngineLayoutSet EngineLayoutSet;
 
 #define ENGINE_NO_CAMERA UINT32_MAX
 #define SHOT_ID_MAX 24
@@ -38,9 +39,10 @@ enum {
 };
 
 /* Read-only for everyone but engine.c. */
-/* 128-bit digest of a relative path: what the engine remembers of files it
- * has forgotten, so that rescans and restarts never decide them twice; also
- * the key of files in memory, so a path is hashed once. */
+/* 128-bit digest: of a relative path, the key of files in memory (so a path
+ * is hashed once); of a path and an mtime, a file's identity (rule 15), what
+ * the engine remembers of files it has forgotten, so that rescans and
+ * restarts never decide them twice. */
 typedef struct EnginePathKey {
         uint64_t a, b;
 } EnginePathKey;
@@ -53,7 +55,8 @@ struct EngineFile {
         EngineFile *prev, *next; /* unassigned files, oldest first, for expiry */
         uint32_t pos;            /* index in its time bucket while unassigned */
         uint32_t camera;
-        uint16_t kind; /* 0-based position in the camera's Files= */
+        uint32_t slot; /* its (camera, kind) for good, whatever reloads change */
+        uint16_t kind; /* 0-based position in its camera's Files=: in its shot's once assigned */
         uint8_t flags;
         char path[]; /* relative to the raw root, "Camera/sub/dir/name" */
 };
@@ -69,6 +72,8 @@ struct Shot {
         EngineFile *trigger_file;        /* NULL for a Fire */
         usec_t opened_at, closed_at;
         usec_t deadline; /* timeout while collecting, end of late grace once closed */
+        usec_t late_grace; /* given when it opened */
+        EngineLayoutSet *layouts; /* its cameras' kinds, as when it opened (rule 17) */
 
         EngineFile **files; /* in the order they joined */
         uint32_t n_files, n_files_alloc;
@@ -95,7 +100,8 @@ typedef enum EngineEventType {
         ENGINE_EVENT_FILE_HELD,      /* file: a trigger that would open a shot while paused */
         ENGINE_EVENT_SHOT_CLOSED,    /* shot: complete or timeout */
         ENGINE_EVENT_SHOT_RETIRED,   /* shot: late grace over, freed with its files right after */
-        ENGINE_EVENT_FILE_EXPIRED,   /* file: unassigned for too long, freed right after */
+        ENGINE_EVENT_FILE_EXPIRED,   /* file: decided for good without a shot (unassigned for too long, or a
+                                      * duplicate left in a shot's window when it closed), freed right after */
         _ENGINE_EVENT_MAX,
 } EngineEventType;
 
@@ -125,7 +131,7 @@ typedef struct EngineFileInfo {
 } EngineFileInfo;
 
 typedef enum EngineAddResult {
-        ENGINE_ADD_NEW,       /* first time seen: decided now */
+        ENGINE_ADD_NEW,       /* first time seen (or a new mtime under a decided path): decided now */
         ENGINE_ADD_KNOWN,     /* already in memory (or forgotten after use): nothing to do */
         ENGINE_ADD_CHANGED,   /* an unassigned file whose mtime changed: decided again */
 } EngineAddResult;
@@ -133,14 +139,21 @@ typedef enum EngineAddResult {
 int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Engine **ret);
 Engine *engine_free(Engine *e);
 
+/* -EINVAL when the engine cannot work with these. */
+int engine_check_params(const EngineParams *params);
 int engine_set_params(Engine *e, const EngineParams *params);
 const EngineParams *engine_get_params(const Engine *e);
 
 /* Cameras are never removed: a reload marks the ones gone as not expected.
- * A change in the number of kinds takes effect for shots opened afterwards. */
-int engine_add_camera(Engine *e, const char *name, unsigned n_kinds, bool expected, uint32_t *ret);
+ * kinds are the identities of the camera's n_kinds kinds in Files= order
+ * (NULL: known by position only); a kind keeps its slot under whatever
+ * position a reload gives it. Shots keep the kinds they opened with; new
+ * files and new shots follow the update. */
+int engine_add_camera(Engine *e, const char *name, const char *const *kinds, unsigned n_kinds, bool expected,
+                      uint32_t *ret);
 int engine_find_camera(const Engine *e, const char *name, uint32_t *ret);
-int engine_update_camera(Engine *e, uint32_t camera, unsigned n_kinds, bool expected);
+/* kinds NULL and n_kinds 0: the kinds stay as they are. */
+int engine_update_camera(Engine *e, uint32_t camera, const char *const *kinds, unsigned n_kinds, bool expected);
 uint32_t engine_n_cameras(const Engine *e);
 const char *engine_camera_name(const Engine *e, uint32_t camera);
 unsigned engine_camera_n_kinds(const Engine *e, uint32_t camera);
@@ -187,21 +200,37 @@ typedef void (*EngineCounterFn)(uint32_t date, uint32_t next, const uint32_t *ra
 /* ranges holds n_ranges pairs [first, last] of used numbers, sorted. */
 void engine_foreach_counter(const Engine *e, EngineCounterFn fn, void *userdata);
 
-/* Forgotten files. */
+/* Forgotten files: their identity digests. */
 void engine_path_key(const char *path, EnginePathKey *ret);
+void engine_identity_key(const char *path, nsec_t dt, EnginePathKey *ret);
 int engine_add_tombstone(Engine *e, const EnginePathKey *key);
+/* What older versions remembered: path digests, which stand for files whose
+ * mtime is before the cutoff (a file changed after it is new). */
+int engine_add_legacy_tombstone(Engine *e, const EnginePathKey *path_key);
+void engine_set_legacy_cutoff(Engine *e, nsec_t cutoff);
+/* Another raw root: nothing forgotten of the old one applies. */
+void engine_clear_tombstones(Engine *e);
 bool engine_has_tombstone(const Engine *e, const EnginePathKey *key);
 size_t engine_n_tombstones(const Engine *e);
 
 /* Restoring state saved by the owner after a restart. */
+typedef struct EngineCameraKinds {
+        uint32_t camera;
+        const char *const *ids;
+        unsigned n;
+} EngineCameraKinds;
 typedef struct EngineShotRestore {
         uint32_t date, number;
         ShotStatus status;
         nsec_t trigger_time, window_start, window_end;
         uint32_t trigger_camera; /* ENGINE_NO_CAMERA for a Fire */
-        usec_t opened_at, closed_at, deadline;
+        usec_t opened_at, closed_at, deadline, late_grace;
         const uint32_t *expected;
         uint32_t n_expected;
+        /* The kinds it opened with, for the cameras whose kinds are known
+         * (others take their kinds now). */
+        const EngineCameraKinds *kinds;
+        uint32_t n_kinds;
 } EngineShotRestore;
 int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret);
 int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, usec_t seen_at);
@@ -211,7 +240,11 @@ void engine_restore_done(Engine *e, usec_t now);
 /* Helpers for adapters. */
 const char *shot_status_to_string(ShotStatus s);
 int shot_status_from_string(const char *s, ShotStatus *ret);
-bool shot_has_slot(const Shot *s, const Engine *e, uint32_t camera, unsigned kind);
+/* A camera's kinds as the shot knows them (rule 17): how many, the identity
+ * of one, and whether the shot holds it. */
+unsigned shot_camera_n_kinds(const Shot *s, const Engine *e, uint32_t camera);
+const char *shot_camera_kind_id(const Shot *s, const Engine *e, uint32_t camera, unsigned kind);
+bool shot_has_kind(const Shot *s, const Engine *e, uint32_t camera, unsigned kind);
 bool shot_camera_present(const Shot *s, const Engine *e, uint32_t camera);
 /* Expected cameras still missing, in camera order; returns how many were written. */
 uint32_t shot_missing(const Shot *s, const Engine *e, uint32_t *ret, uint32_t n_max);

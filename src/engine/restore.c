@@ -10,6 +10,35 @@ static int u32_cmp(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
+/* The kinds it opened with where they differ from today's. */
+static EngineLayoutSet *restored_layouts(Engine *e, const EngineShotRestore *r) {
+        EngineLayoutSet *cur = eng_current_layouts(e);
+        EngineLayout **mine = g_new0(EngineLayout *, MAX(cur->n, 1u));
+        bool differs = false;
+        for (uint32_t i = 0; i < r->n_kinds; i++) {
+                const EngineCameraKinds *k = &r->kinds[i];
+                EngineCamera *c = eng_camera_get(e, k->camera);
+                EngineLayout *l = eng_layout_for(e, c, k->ids, k->n);
+                if (l != cur->v[k->camera]) {
+                        eng_layout_unref(mine[k->camera]);
+                        mine[k->camera] = l;
+                        differs = true;
+                } else
+                        eng_layout_unref(l);
+        }
+        if (!differs) {
+                g_free(mine);
+                return eng_layout_set_ref(cur);
+        }
+        EngineLayoutSet *set = g_malloc(sizeof(EngineLayoutSet) + cur->n * sizeof(EngineLayout *));
+        set->ref = 1;
+        set->n = cur->n;
+        for (uint32_t i = 0; i < cur->n; i++)
+                set->v[i] = mine[i] ?: eng_layout_ref(cur->v[i]);
+        g_free(mine);
+        return set;
+}
+
 int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
         char id[SHOT_ID_MAX];
 
@@ -25,6 +54,9 @@ int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
         for (uint32_t i = 0; i < r->n_expected; i++)
                 if (!eng_camera_get(e, r->expected[i]))
                         return -ENOENT;
+        for (uint32_t i = 0; i < r->n_kinds; i++)
+                if (!eng_camera_get(e, r->kinds[i].camera) || r->kinds[i].n == 0 || r->kinds[i].n > UINT16_MAX)
+                        return -EINVAL;
 
         int k = numbering_restore(e->numbering, r->date, r->number);
         if (k < 0)
@@ -36,6 +68,8 @@ int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
         s->opened_at = r->opened_at;
         s->closed_at = r->closed_at;
         s->deadline = r->deadline;
+        s->late_grace = r->late_grace;
+        s->layouts = restored_layouts(e, r);
         s->n_expected = r->n_expected;
         s->expected = g_new(uint32_t, MAX(r->n_expected, 1u));
         if (r->n_expected > 0)
@@ -52,19 +86,32 @@ int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
 }
 
 int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, usec_t seen_at) {
-        uint32_t slot;
-
         if (!s || !info || isempty(info->path))
                 return -EINVAL;
-        if (!eng_slot_of(e, info->camera, info->kind, &slot))
+        const EngineLayout *l = eng_shot_layout(e, s, info->camera);
+        if (!l || info->kind >= l->n_kinds)
                 return -ENOENT;
-        if (eng_slot_test(s, slot) || engine_lookup_file(e, info->path))
+        uint32_t slot = l->slots[info->kind];
+        if (eng_slot_test(s, slot))
                 return -EEXIST;
 
+        /* Several versions of one path may be in shots (rule 15); the
+         * table of files holds the newest. */
         EnginePathKey k;
         engine_path_key(info->path, &k);
-        EngineFile *f = eng_file_new(info, &k, seen_at);
-        g_hash_table_add(e->files, &f->key);
+        EngineFile *other = eng_lookup_key(e, &k);
+        if (other && other->dt == info->dt)
+                return -EEXIST;
+        EngineFile *f = eng_file_new(info, &k, slot, seen_at);
+        if (other && other->dt > info->dt)
+                f->flags |= ENGINE_FILE_SUPERSEDED;
+        else {
+                if (other) {
+                        g_hash_table_remove(e->files, &other->key);
+                        other->flags |= ENGINE_FILE_SUPERSEDED;
+                }
+                g_hash_table_add(e->files, &f->key);
+        }
         if (!s->trigger_file && info->trigger && info->camera == s->trigger_camera && info->dt == s->trigger_time)
                 s->trigger_file = f;
         /* eng_assign() sets LATE itself for closed shots; restore says what was. */

@@ -141,7 +141,8 @@ static uint64_t mix(uint64_t x) {
 static int add_camera(Run *r, const Config *c, const CameraConfig *cc, uint32_t *ret) {
         if (engine_find_camera(r->engine, cc->name, ret) >= 0)
                 return 0;
-        return engine_add_camera(r->engine, cc->name, (unsigned) cc->n_kinds, cc->expected, ret);
+        g_autofree const char **kinds = config_camera_kind_ids(cc);
+        return engine_add_camera(r->engine, cc->name, kinds, (unsigned) cc->n_kinds, cc->expected, ret);
 }
 
 static void feed_file(Run *r, const Config *c, size_t i, usec_t now) {

@@ -8,7 +8,11 @@
  *   - a shot id is never given twice, and per date numbers are contiguous
  *     unless someone renumbered;
  *   - a complete shot has every expected camera; a collecting one is not
- *     past its deadline once time has been run. */
+ *     past its deadline once time has been run, and counts as missing
+ *     exactly the expected cameras it lacks;
+ *   - through reloads that add, drop and reorder kinds and cameras and
+ *     change the window, timeout and grace, a shot keeps the kinds it
+ *     opened with: every file sits in a kind its shot knows. */
 
 #include <glib.h>
 #include <stdio.h>
@@ -81,7 +85,14 @@ static void check(Ctx *c, usec_t now) {
                         uintptr_t key = ((uintptr_t) f->camera << 16 | f->kind) + 1;
                         if (!g_hash_table_add(slots, (void *) key))
                                 fail("two files for one (camera, kind)");
+                        if (f->kind >= shot_camera_n_kinds(s, c->e, f->camera) ||
+                            !shot_has_kind(s, c->e, f->camera, f->kind))
+                                fail("file in a kind its shot does not know");
                 }
+                uint32_t missing[64];
+                uint32_t n_missing = shot_missing(s, c->e, missing, G_N_ELEMENTS(missing));
+                if (s->status == SHOT_COLLECTING && n_missing != s->n_missing)
+                        fail("missing count out of step with the kinds held");
                 if (s->status == SHOT_COLLECTING && s->deadline <= now)
                         fail("collecting past its deadline");
         }
@@ -121,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 char name[8];
                 snprintf(name, sizeof name, "C%u", i);
                 uint8_t b = next(&r);
-                if (engine_add_camera(c.e, name, 1 + b % 3, !(b & 0x80), NULL) < 0)
+                if (engine_add_camera(c.e, name, NULL, 1 + b % 3, !(b & 0x80), NULL) < 0)
                         abort();
         }
 
@@ -129,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         usec_t now = 1000 * USEC_PER_SEC;
         while (r.n > 0) {
                 uint8_t op = next(&r);
-                switch (op % 8) {
+                switch (op % 9) {
                 case 0:
                 case 1:
                 case 2: { /* a file */
@@ -172,6 +183,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         } else
                                 engine_close_all(c.e, now);
                         break;
+                case 8: { /* a reload */
+                        static const char *const pool[] = { "*.a", "*.b", "*.c", "*.d" };
+                        uint8_t b = next(&r);
+                        if ((b & 7) == 0 && n_cams < 8) {
+                                char name[16];
+                                snprintf(name, sizeof name, "C%u", n_cams);
+                                if (engine_add_camera(c.e, name, NULL, 1 + b % 3, b & 0x80, NULL) < 0)
+                                        abort();
+                                n_cams++;
+                        } else if ((b & 7) == 1) {
+                                EngineParams q = p;
+                                q.window = (nsec_t) (1 + next(&r) % 20) * S;
+                                q.timeout = (usec_t) (1 + next(&r) % 60) * USEC_PER_SEC;
+                                q.late_grace = (usec_t) (next(&r) % 120) * USEC_PER_SEC;
+                                if (engine_set_params(c.e, &q) < 0)
+                                        abort();
+                        } else {
+                                /* 1 to 3 distinct kinds, in any order. */
+                                const char *kinds[3];
+                                unsigned n = 1 + next(&r) % 3, first = next(&r) % 4;
+                                for (unsigned k = 0; k < n; k++)
+                                        kinds[k] = pool[(first + k * (b & 8 ? 3 : 1)) % 4];
+                                if (engine_update_camera(c.e, next(&r) % n_cams, kinds, n, b & 0x40) < 0)
+                                        abort();
+                        }
+                        break;
+                }
                 }
                 check(&c, now);
         }

@@ -268,9 +268,11 @@ static void test_numbers(void) {
                 { "-", "not a number" },
                 { "e5", "not a number" },
                 { "", "not a number" },
-                { "-5", "must be greater than 0" },
-                { "0", "must be greater than 0" },
-                { "-0", "must be greater than 0" },
+                { "-5", "must be at least 0.001 s" },
+                { "0", "must be at least 0.001 s" },
+                { "-0", "must be at least 0.001 s" },
+                /* Used to pass, and fail later without naming the key. */
+                { "1e-10", "must be at least 0.001 s" },
                 { "1e400", "too large (at most 315360000 seconds)" },
                 { "400000000", "too large (at most 315360000 seconds)" },
         };
@@ -284,11 +286,16 @@ static void test_numbers(void) {
         /* The example of config.h, to the letter. */
         assert_error(BASE "[Grouping]\nTimeoutSec=abc\n", NAME ":6: [Grouping] TimeoutSec=abc: not a number");
         assert_error(BASE "[Grouping]\nLateGraceSec=-1\n", NAME ":6: [Grouping] LateGraceSec=-1: must not be negative");
-        assert_error(BASE "[Grouping]\nOrphanKeepSec=0\n", NAME ":6: [Grouping] OrphanKeepSec=0: must be greater than 0");
+        assert_error(BASE "[Grouping]\nOrphanKeepSec=0\n", NAME ":6: [Grouping] OrphanKeepSec=0: must be at least 1 s");
         assert_error(BASE "[Watch]\nRescanIntervalSec=-0.5\n",
-                     NAME ":6: [Watch] RescanIntervalSec=-0.5: must not be negative");
+                     NAME ":6: [Watch] RescanIntervalSec=-0.5: must be 0 (off) or at least 1 s");
+        /* A floor on every duration: this one made the daemon walk the tree without pause. */
+        assert_error(BASE "[Watch]\nRescanIntervalSec=0.000001\n",
+                     NAME ":6: [Watch] RescanIntervalSec=0.000001: must be 0 (off) or at least 1 s");
+        assert_error(BASE "[Grouping]\nTimeoutSec=0.001\n",
+                     NAME ":6: [Grouping] TimeoutSec=0.001: must be at least 0.01 s");
         assert_error(BASE "[Trigger]\nCaptureTimeoutSec=0\n",
-                     NAME ":6: [Trigger] CaptureTimeoutSec=0: must be greater than 0");
+                     NAME ":6: [Trigger] CaptureTimeoutSec=0: must be at least 0.1 s");
 
         /* A runaway value is cut in the message. */
         g_autofree char *huge = g_strnfill(5000, '9');

@@ -87,7 +87,7 @@ static void teardown(Fixture *f, const void *data) {
 
 static uint32_t cam(Fixture *f, const char *name, unsigned n_kinds, bool expected) {
         uint32_t c;
-        g_assert_cmpint(engine_add_camera(f->e, name, n_kinds, expected, &c), ==, 0);
+        g_assert_cmpint(engine_add_camera(f->e, name, NULL, n_kinds, expected, &c), ==, 0);
         return c;
 }
 
@@ -147,7 +147,8 @@ static void test_rule2_kinds(Fixture *f, const void *data) {
         add_kind(f, "FROG/b.tiff", 0, false, 2 * S);
         EXPECT(f, "duplicate 20251211-001 FROG/b.tiff");
         add_kind(f, "FROG/a.fer", 1, false, 1 * S);
-        EXPECT(f, "assign 20251211-001 FROG/a.fer", "close 20251211-001 complete");
+        /* Rule 15: the duplicate, said already, is decided for good as the shot closes. */
+        EXPECT(f, "assign 20251211-001 FROG/a.fer", "close 20251211-001 complete", "expire 20251211-001 FROG/b.tiff");
 }
 
 /* Rule 3: the window is [dt - W/2, dt + W/2], inclusive, nanosecond exact. */
@@ -254,7 +255,8 @@ static void test_rule7_nearest_shot(Fixture *f, const void *data) {
 }
 
 /* Rule 7: of several files of one (camera, kind) already seen, a new shot
- * takes the one nearest its trigger; the other stays unassigned. */
+ * takes the one nearest its trigger; rule 15: the others are duplicates of
+ * it, said when it closes and not left to wait as orphans. */
 static void test_rule7_nearest_file(Fixture *f, const void *data) {
         cam(f, "T", 1, true);
         cam(f, "A", 1, true);
@@ -265,8 +267,11 @@ static void test_rule7_nearest_file(Fixture *f, const void *data) {
         EXPECT(f, "orphan A/far.tif", "orphan A/near.tif", "orphan A/nearer.tif");
         add(f, "T/shot.tif", true, 0);
         EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot.tif", "assign 20251211-001 A/nearer.tif",
-               "close 20251211-001 complete");
-        g_assert_cmpuint(engine_n_unassigned(f->e), ==, 2);
+               "close 20251211-001 complete", "duplicate 20251211-001 A/far.tif", "expire 20251211-001 A/far.tif",
+               "duplicate 20251211-001 A/near.tif", "expire 20251211-001 A/near.tif");
+        g_assert_cmpuint(engine_n_unassigned(f->e), ==, 0);
+        /* Decided for good: seen again (a rescan), they are known. */
+        g_assert_cmpint(add(f, "A/far.tif", false, -4 * S), ==, ENGINE_ADD_KNOWN);
 }
 
 /* Rule 7: membership is by time alone, across midnight; the shot is
@@ -628,6 +633,205 @@ static void test_close_all(Fixture *f, const void *data) {
                "close 20251211-001 timeout -A");
 }
 
+
+static uint32_t cam_kinds(Fixture *f, const char *name, const char *const *kinds, unsigned n, bool expected) {
+        uint32_t c;
+        g_assert_cmpint(engine_add_camera(f->e, name, kinds, n, expected, &c), ==, 0);
+        return c;
+}
+
+/* Rule 17, the defect of issue 13: shot 1 complete and in its grace with
+ * B's .tif; a reload gives B a second kind (.fer). A second .tif in the
+ * window is a duplicate (not published into shot 1), a .fer does not join
+ * a shot that opened without that kind (it used to abort on
+ * assert(n_missing > 0)), and the next shot waits for both. */
+static void test_rule17_kind_added(Fixture *f, const void *data) {
+        static const char *const tif[] = { "*.tif" }, *const tif_fer[] = { "*.tif", "*.fer" };
+        cam(f, "A", 1, true);
+        uint32_t b = cam_kinds(f, "B", tif, 1, true);
+
+        add(f, "A/shot1.tif", true, 0);
+        add(f, "B/b1.tif", false, 1 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 A/shot1.tif", "assign 20251211-001 B/b1.tif",
+               "close 20251211-001 complete");
+        g_assert_cmpint(engine_update_camera(f->e, b, tif_fer, 2, true), ==, 0);
+        Shot *s1 = engine_find_shot(f->e, "20251211-001");
+        g_assert_cmpuint(shot_camera_n_kinds(s1, f->e, b), ==, 1);
+        g_assert_true(shot_camera_present(s1, f->e, b));
+
+        add_kind(f, "B/b2.tif", 0, false, 2 * S);
+        add_kind(f, "B/b1.fer", 1, false, 1 * S);
+        EXPECT(f, "duplicate 20251211-001 B/b2.tif", "orphan B/b1.fer");
+        g_assert_cmpuint(s1->n_files, ==, 2);
+
+        add(f, "A/shot2.tif", true, 100 * S);
+        add_kind(f, "B/b3.tif", 0, false, 101 * S);
+        EXPECT(f, "open 20251211-002", "assign 20251211-002 A/shot2.tif", "assign 20251211-002 B/b3.tif");
+        add_kind(f, "B/b3.fer", 1, false, 101 * S);
+        EXPECT(f, "assign 20251211-002 B/b3.fer", "close 20251211-002 complete");
+        Shot *s2 = engine_find_shot(f->e, "20251211-002");
+        g_assert_cmpuint(shot_camera_n_kinds(s2, f->e, b), ==, 2);
+        g_assert_cmpstr(shot_camera_kind_id(s2, f->e, b, 1), ==, "*.fer");
+}
+
+/* Rule 17: kinds removed and reordered under a collecting shot. The shot
+ * keeps what it opened with (and the position each kind had then); files
+ * are placed by kind, whatever position the new configuration gives it. */
+static void test_rule17_kinds_reordered_removed(Fixture *f, const void *data) {
+        static const char *const before[] = { "*.tiff", "*.fer" }, *const swapped[] = { "*.fer", "*.tiff" },
+                                 *const fer_only[] = { "*.fer" };
+        cam(f, "T", 1, true);
+        uint32_t frog = cam_kinds(f, "FROG", before, 2, true);
+
+        add(f, "T/s1.tif", true, 0);
+        add_kind(f, "FROG/a.tiff", 0, false, 1 * S);
+        g_assert_cmpint(engine_update_camera(f->e, frog, swapped, 2, true), ==, 0);
+        /* .fer is kind 1 (0-based 0) now; in shot 1 it stays its second kind. */
+        add_kind(f, "FROG/a.fer", 0, false, 1 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "assign 20251211-001 FROG/a.tiff",
+               "assign 20251211-001 FROG/a.fer", "close 20251211-001 complete");
+        EngineFile *fer = engine_lookup_file(f->e, "FROG/a.fer");
+        g_assert_cmpuint(fer->kind, ==, 1);
+
+        g_assert_cmpint(engine_update_camera(f->e, frog, fer_only, 1, true), ==, 0);
+        add(f, "T/s2.tif", true, 100 * S);
+        add_kind(f, "FROG/b.fer", 0, false, 101 * S);
+        EXPECT(f, "open 20251211-002", "assign 20251211-002 T/s2.tif", "assign 20251211-002 FROG/b.fer",
+               "close 20251211-002 complete");
+        g_assert_cmpuint(engine_lookup_file(f->e, "FROG/b.fer")->kind, ==, 0);
+}
+
+/* Rule 17: a camera added by a reload is not waited for by a shot already
+ * collecting; one removed (no longer expected) is still waited for by it,
+ * and not by the next. A wider window, a longer timeout and grace apply to
+ * new shots only. */
+static void test_rule17_cameras_and_params(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        uint32_t a = cam(f, "A", 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif");
+        cam(f, "C", 1, true);
+        g_assert_cmpint(engine_update_camera(f->e, a, NULL, 0, false), ==, 0);
+        EngineParams p = params(40, 120);
+        p.late_grace = USEC(5);
+        g_assert_cmpint(engine_set_params(f->e, &p), ==, 0);
+
+        add(f, "A/a1.tif", false, 1 * S);
+        EXPECT(f, "assign 20251211-001 A/a1.tif", "close 20251211-001 complete");
+        Shot *s1 = engine_find_shot(f->e, "20251211-001");
+        g_assert_cmpint(s1->window_end - s1->trigger_time, ==, 5 * S);
+        g_assert_cmpuint(s1->late_grace, ==, USEC(600));
+
+        add(f, "T/s2.tif", true, 1000 * S);
+        add(f, "C/c2.tif", false, 1019 * S);
+        EXPECT(f, "open 20251211-002", "assign 20251211-002 T/s2.tif", "assign 20251211-002 C/c2.tif",
+               "close 20251211-002 complete");
+        Shot *s2 = engine_find_shot(f->e, "20251211-002");
+        g_assert_cmpuint(s2->late_grace, ==, USEC(5));
+        /* Shot 2 is retired 5 s after closing; shot 1 keeps its 600 s. */
+        advance(f, 6);
+        EXPECT(f, "retire 20251211-002");
+        g_assert_nonnull(engine_find_shot(f->e, "20251211-001"));
+}
+
+/* Rule 17: a kind whose patterns a reload widens (or narrows) is the same
+ * kind: the open shot still takes it. One split in two keeps its slot for
+ * the first and makes a new kind of the second. */
+static void test_rule17_kind_widened(Fixture *f, const void *data) {
+        static const char *const tif[] = { "*.tif" }, *const wide[] = { "*.tif|*.tiff" },
+                                 *const split[] = { "*.tiff", "*.tif" };
+        cam(f, "T", 1, true);
+        uint32_t b = cam_kinds(f, "B", tif, 1, true);
+
+        add(f, "T/s1.tif", true, 0);
+        g_assert_cmpint(engine_update_camera(f->e, b, wide, 1, true), ==, 0);
+        add(f, "B/b1.tiff", false, 1 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/s1.tif", "assign 20251211-001 B/b1.tiff",
+               "close 20251211-001 complete");
+        Shot *s1 = engine_find_shot(f->e, "20251211-001");
+        g_assert_cmpstr(shot_camera_kind_id(s1, f->e, b, 0), ==, "*.tif");
+
+        g_assert_cmpint(engine_update_camera(f->e, b, split, 2, true), ==, 0);
+        add(f, "T/s2.tif", true, 100 * S);
+        add_kind(f, "B/b2.tiff", 0, false, 101 * S);
+        add_kind(f, "B/b2.tif", 1, false, 101 * S);
+        EXPECT(f, "open 20251211-002", "assign 20251211-002 T/s2.tif", "assign 20251211-002 B/b2.tiff",
+               "assign 20251211-002 B/b2.tif", "close 20251211-002 complete");
+}
+
+/* Rule 15: a file is its path and its mtime. A new mtime under a path that
+ * a shot took is a new file: decided on its own (here a duplicate of that
+ * shot, then a trigger of a new shot), never ignored; the first stays in
+ * its shot. Once the shot retired, the old identity is known and the new
+ * one is new. */
+static void test_rule15_identity(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        cam(f, "A", 1, true);
+
+        add(f, "T/shot_0001.tif", true, 0);
+        add(f, "A/a.tif", false, 1 * S);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/shot_0001.tif", "assign 20251211-001 A/a.tif",
+               "close 20251211-001 complete");
+        /* The sync client replaced it two seconds later: within the window. */
+        g_assert_cmpint(add(f, "A/a.tif", false, 2 * S), ==, ENGINE_ADD_NEW);
+        EXPECT(f, "duplicate 20251211-001 A/a.tif");
+        /* The camera's counter restarted: the same name, two minutes later. */
+        g_assert_cmpint(add(f, "T/shot_0001.tif", true, 120 * S), ==, ENGINE_ADD_NEW);
+        EXPECT(f, "open 20251211-002", "assign 20251211-002 T/shot_0001.tif");
+        Shot *s1 = engine_find_shot(f->e, "20251211-001");
+        g_assert_cmpint(s1->files[0]->dt, ==, f->t0);
+        g_assert_cmpint(engine_lookup_file(f->e, "T/shot_0001.tif")->dt, ==, f->t0 + 120 * S);
+        /* Seen again (a rescan): known. */
+        g_assert_cmpint(add(f, "T/shot_0001.tif", true, 120 * S), ==, ENGINE_ADD_KNOWN);
+
+        advance(f, 700);
+        g_assert_cmpint(add(f, "T/shot_0001.tif", true, 0), ==, ENGINE_ADD_KNOWN);
+        g_assert_cmpint(add(f, "T/shot_0001.tif", true, 120 * S), ==, ENGINE_ADD_KNOWN);
+        g_assert_cmpint(add(f, "T/shot_0001.tif", true, 240 * S), ==, ENGINE_ADD_NEW);
+}
+
+/* Files forgotten by a version that knew paths alone stand for files
+ * older than when it wrote them; a newer mtime under such a path is new. */
+static void test_rule15_legacy_tombstones(Fixture *f, const void *data) {
+        cam(f, "T", 1, true);
+        EnginePathKey k;
+        engine_path_key("T/old.tif", &k);
+        engine_add_legacy_tombstone(f->e, &k);
+        engine_set_legacy_cutoff(f->e, f->t0 + 60 * S);
+        g_assert_cmpint(add(f, "T/old.tif", true, 0), ==, ENGINE_ADD_KNOWN);
+        EXPECT(f);
+        g_assert_cmpint(add(f, "T/old.tif", true, 61 * S), ==, ENGINE_ADD_NEW);
+        EXPECT(f, "open 20251211-001", "assign 20251211-001 T/old.tif", "close 20251211-001 complete");
+}
+
+/* A shot restored after a restart keeps the kinds it opened with, even
+ * when the configuration changed while the service was stopped. */
+static void test_restore_kinds(Fixture *f, const void *data) {
+        static const char *const tif[] = { "*.tif" }, *const fer_tif[] = { "*.fer", "*.tif" };
+        uint32_t t = cam(f, "T", 1, true);
+        uint32_t b = cam_kinds(f, "B", fer_tif, 2, true); /* today's configuration */
+        uint32_t expected[] = { t, b };
+        EngineCameraKinds kinds[] = { { b, tif, 1 } };
+
+        EngineShotRestore r = {
+                .date = 20251211, .number = 3, .status = SHOT_COLLECTING,
+                .trigger_time = f->t0, .window_start = f->t0 - 5 * S, .window_end = f->t0 + 5 * S,
+                .trigger_camera = t, .opened_at = f->now, .deadline = f->now + USEC(60), .late_grace = USEC(600),
+                .expected = expected, .n_expected = 2, .kinds = kinds, .n_kinds = 1,
+        };
+        Shot *s;
+        g_assert_cmpint(engine_restore_shot(f->e, &r, &s), ==, 0);
+        EngineFileInfo info = { .path = "T/s3.tif", .camera = t, .trigger = true, .dt = f->t0 };
+        g_assert_cmpint(engine_restore_file(f->e, s, &info, false, f->now), ==, 0);
+        engine_restore_done(f->e, f->now);
+        g_assert_cmpuint(shot_camera_n_kinds(s, f->e, b), ==, 1);
+        /* B's .tif is kind 2 today, kind 1 of this shot: it completes it. */
+        add_kind(f, "B/b.tif", 1, false, 1 * S);
+        EXPECT(f, "assign 20251211-003 B/b.tif", "close 20251211-003 complete");
+        g_assert_cmpuint(engine_lookup_file(f->e, "B/b.tif")->kind, ==, 0);
+}
+
 static void test_shot_id(void) {
         char buf[SHOT_ID_MAX];
         uint32_t d, n;
@@ -680,6 +884,13 @@ int main(int argc, char *argv[]) {
         T("restore", test_restore);
         T("reload-window", test_reload_window);
         T("close-all", test_close_all);
+        T("rule15-identity", test_rule15_identity);
+        T("rule15-legacy-tombstones", test_rule15_legacy_tombstones);
+        T("rule17-kind-added", test_rule17_kind_added);
+        T("rule17-kinds-reordered-removed", test_rule17_kinds_reordered_removed);
+        T("rule17-cameras-and-params", test_rule17_cameras_and_params);
+        T("rule17-kind-widened", test_rule17_kind_widened);
+        T("restore-kinds", test_restore_kinds);
 #undef T
         g_test_add_func("/engine/shot-id", test_shot_id);
         return g_test_run();

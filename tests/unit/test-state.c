@@ -72,8 +72,8 @@ static void test_absorb(void) {
         add_shot(older, 1, "Trig");
         add_shot(older, 2, "Trig");
         state_snapshot_remove_shot(older, "20251211-007");
-        older->forget = g_new0(EnginePathKey, 1);
-        older->forget[0] = (EnginePathKey) { 1, 2 };
+        older->forget = g_new0(StateForgotten, 1);
+        older->forget[0] = (StateForgotten) { { 1, 2 }, 3 };
         older->n_forget = 1;
 
         newer->seq = 4;
@@ -91,7 +91,12 @@ static void test_absorb(void) {
         g_assert_cmpuint(newer->n_forget, ==, 1);
 }
 
-static void count_key(const EnginePathKey *k, void *userdata) {
+static void count_key(const StateForgotten *k, void *userdata) {
+        g_assert_cmpint(k->dt, ==, (int64_t) k->id.a * 1000);
+        (*(unsigned *) userdata)++;
+}
+
+static void count_legacy(const EnginePathKey *k, void *userdata) {
         (*(unsigned *) userdata)++;
 }
 
@@ -104,10 +109,10 @@ static void test_files(void) {
         state_snapshot_add_counter(s, 20251211, 3, (uint32_t[]) { 1, 2 }, 1);
         add_shot(s, 1, "Trig");
         add_shot(s, 2, "Trig");
-        s->forget = g_new0(EnginePathKey, 3);
+        s->forget = g_new0(StateForgotten, 3);
         s->n_forget = 3;
         for (int i = 0; i < 3; i++)
-                s->forget[i] = (EnginePathKey) { (uint64_t) i + 1, 7 };
+                s->forget[i] = (StateForgotten) { { (uint64_t) i + 1, 7 }, (i + 1) * 1000 };
         g_assert_cmpint(state_save(dir, s), ==, 0);
 
         /* The next save only touches what changed. */
@@ -116,7 +121,7 @@ static void test_files(void) {
         g_assert_cmpint(state_save(dir, s2), ==, 0);
 
         /* A torn record (crash mid-append) and a damaged shot file. */
-        g_autofree char *fb = g_build_filename(dir, "forgotten.bin", NULL);
+        g_autofree char *fb = g_build_filename(dir, "forgotten2.bin", NULL);
         FILE *f = fopen(fb, "ab");
         fwrite("abcde", 1, 5, f);
         fclose(f);
@@ -139,13 +144,23 @@ static void test_files(void) {
         g_assert_cmpuint(n, ==, 3);
         /* The next append realigns past the torn tail. */
         g_autoptr(StateSnapshot) s3 = state_snapshot_new();
-        s3->forget = g_new0(EnginePathKey, 1);
-        s3->forget[0] = (EnginePathKey) { 9, 9 };
+        s3->forget = g_new0(StateForgotten, 1);
+        s3->forget[0] = (StateForgotten) { { 9, 9 }, 9000 };
         s3->n_forget = 1;
         g_assert_cmpint(state_save(dir, s3), ==, 0);
         n = 0;
         g_assert_cmpint(state_load_forgotten(dir, count_key, &n), ==, 0);
         g_assert_cmpuint(n, ==, 4);
+
+        /* Version 2's digests of paths alone: read, with when they were written. */
+        g_autofree char *legacy = g_build_filename(dir, "forgotten.bin", NULL);
+        EnginePathKey old[2] = { { 1, 2 }, { 3, 4 } };
+        g_assert_true(g_file_set_contents(legacy, (const char *) old, sizeof old, NULL));
+        n = 0;
+        nsec_t written = 0;
+        g_assert_cmpint(state_load_legacy_forgotten(dir, count_legacy, &n, &written), ==, 0);
+        g_assert_cmpuint(n, ==, 2);
+        g_assert_cmpint(written, >, 0);
 
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
         g_assert_cmpint(system(cmd), ==, 0);

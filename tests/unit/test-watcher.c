@@ -29,6 +29,8 @@ typedef struct Fixture {
 
 static const char *const type_names[] = {
         [WATCH_FILE_READY] = "READY",
+        [WATCH_FILE_WRITTEN] = "READY",
+        [WATCH_FILE_ATTRIB] = "ATTRIB",
         [WATCH_FILE_FOUND] = "READY", /* counted apart in n_found */
         [WATCH_FILE_GONE] = "GONE",
         [WATCH_RESCAN] = "RESCAN",
