@@ -106,6 +106,22 @@ def wait_until(cond, timeout=DEFAULT_TIMEOUT, what="condition", context=None):
 
 
 _private_mount_ns = False
+_system_users = False
+
+
+def ensure_system_users():
+    """As root, the user and group the package's sysusers.d file makes,
+    before any bus starts: dbus-daemon resolves the group named in the
+    policy when it loads it, so a group made later is never a member of
+    anything (a machine that never ran the suite has none)."""
+    global _system_users
+    if _system_users or os.geteuid() != 0:
+        return
+    sysusers = os.path.join(SOURCE_DIR, "systemd", "shotsync.sysusers")
+    p = subprocess.run(["systemd-sysusers", sysusers], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise RuntimeError("systemd-sysusers %s failed: %s" % (sysusers, p.stdout.decode(errors="replace")))
+    _system_users = True
 
 
 def private_mount_namespace():
@@ -291,6 +307,7 @@ TriggerKeyword=shot
         self.notify = None
         self.mounts = []
         if self.use_bus:
+            ensure_system_users()
             self.bus = PrivateBus(self.tmp)
             self.conn = self.bus.connect()
             self.signals = Signals(self.conn)
