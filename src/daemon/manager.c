@@ -608,14 +608,14 @@ int manager_start(Manager *m) {
                 r = watcher_new(m->event, m->config->raw_root, manager_on_watch, m, &m->watcher);
                 if (r < 0)
                         return log_error_errno(r, "Cannot watch %s: %m", m->config->raw_root);
-                if (m->config->rescan_interval_sec > 0) {
-                        r = sd_event_add_time_relative(m->event, &m->rescan_timer, CLOCK_MONOTONIC,
-                                                       (uint64_t) (m->config->rescan_interval_sec * USEC_PER_SEC),
-                                                       USEC_PER_SEC, manager_on_rescan_timer, m);
-                        if (r < 0)
-                                return log_error_errno(r, "Cannot create the rescan timer: %m");
-                        (void) sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_ON);
-                }
+                /* Made even when off: a reload may turn it on. */
+                r = sd_event_add_time_relative(m->event, &m->rescan_timer, CLOCK_MONOTONIC,
+                                               (uint64_t) (m->config->rescan_interval_sec * USEC_PER_SEC),
+                                               USEC_PER_SEC, manager_on_rescan_timer, m);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot create the rescan timer: %m");
+                (void) sd_event_source_set_enabled(m->rescan_timer,
+                                                   m->config->rescan_interval_sec > 0 ? SD_EVENT_ON : SD_EVENT_OFF);
                 r = manager_cameras_start(m);
                 if (r < 0)
                         return r;
