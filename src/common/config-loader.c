@@ -17,7 +17,7 @@ static const char *const group_names[_GROUP_TYPE_MAX] = {
 
 static const char *const *const group_keys[_GROUP_TYPE_MAX] = {
         [GROUP_WATCH] = (const char *const[]) { "RawRoot", "TriggerKeyword", "Files", "IgnoreKeywords",
-                                                "TriggerCameras", "RescanIntervalSec", NULL },
+                                                "TriggerCameras", "RescanIntervalSec", "MaxAgeSec", NULL },
         [GROUP_GROUPING] = (const char *const[]) { "FullWindowSec", "TimeoutSec", "LateGraceSec", "OrphanKeepSec",
                                                    NULL },
         [GROUP_OUTPUT] = (const char *const[]) { "CleanRoot", "Mode", NULL },

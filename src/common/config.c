@@ -356,7 +356,10 @@ static int build_watch(Loader *l, Config *c) {
                                 return loader_fail_setting(l, s, "names %s twice", name);
         }
 
-        return get_seconds(l, "Watch", "RescanIntervalSec", 60, 1, true, &c->rescan_interval_sec);
+        r = get_seconds(l, "Watch", "RescanIntervalSec", 60, 1, true, &c->rescan_interval_sec);
+        if (r < 0)
+                return r;
+        return get_seconds(l, "Watch", "MaxAgeSec", 2 * 86400, 60, false, &c->max_age_sec);
 }
 
 static int build_grouping(Loader *l, Config *c) {

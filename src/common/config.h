@@ -46,6 +46,7 @@ typedef struct Config {
         char **ignore_keywords;     /* default test;align, NULL-terminated, may be empty */
         char **trigger_cameras;     /* [Watch] TriggerCameras=, NULL-terminated */
         double rescan_interval_sec; /* [Watch] RescanIntervalSec=, default 60, 0 disables */
+        double max_age_sec;         /* [Watch] MaxAgeSec=: older files are history (rule 16), default 2 days */
 
         /* [Grouping] */
         double full_window_sec;  /* W, > 0, default 10 */

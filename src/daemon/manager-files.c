@@ -67,6 +67,27 @@ bool manager_file_eligible(Manager *m, const char *rel, nsec_t mtime) {
         return cc && classify_file(m->config, cc, name, &kind, &trigger) == FILE_ELIGIBLE;
 }
 
+nsec_t manager_horizon(const Manager *m) {
+        if (m->once)
+                return m->since;
+        return sat_sub(now_realtime(), (nsec_t) (m->config->max_age_sec * (double) NSEC_PER_SEC));
+}
+
+void manager_report_ignored(Manager *m, const char *camera, const char *rel, nsec_t mtime, const char *reason,
+                            const char *why) {
+        /* Said once per file (path and mtime, rule 15): rescans see the
+         * same file again. Forgotten with the history horizon. */
+        EnginePathKey k;
+        engine_identity_key(rel, mtime, &k);
+        if (g_hash_table_contains(m->ignored_seen, &k))
+                return;
+        g_hash_table_insert(m->ignored_seen, g_memdup2(&k, sizeof k), g_memdup2(&mtime, sizeof mtime));
+        g_autofree char *raw = raw_path_of(m, rel);
+        log_fields(LOG_INFO, 0, NULL, camera, raw, "Ignoring %s (%s).", raw, why);
+        m->stats.ignored++;
+        bus_emit_image_ignored(m, camera, rel, reason);
+}
+
 void manager_file_seen(Manager *m, const char *rel, nsec_t mtime) {
         g_autofree char *camera = NULL;
         const char *name;
@@ -84,23 +105,22 @@ void manager_file_seen(Manager *m, const char *rel, nsec_t mtime) {
 
         FileVerdict v = classify_file(m->config, cc, name, &kind, &trigger);
         if (v != FILE_ELIGIBLE) {
-                if (v == FILE_IGNORED_KEYWORD || v == FILE_IGNORED_NO_KIND) {
-                        /* Said once per file (path and mtime, rule 15):
-                         * rescans see the same file again. */
-                        EnginePathKey k;
-                        engine_identity_key(rel, mtime, &k);
-                        if (!g_hash_table_contains(m->ignored_seen, &k)) {
-                                EnginePathKey *copy = g_memdup2(&k, sizeof k);
-                                g_hash_table_add(m->ignored_seen, copy);
-                                g_autofree char *raw = raw_path_of(m, rel);
-                                log_fields(LOG_INFO, 0, NULL, camera, raw, "Ignoring %s (%s).", raw,
-                                           v == FILE_IGNORED_KEYWORD ? "ignore keyword" : "matches no Files= kind");
-                                m->stats.ignored++;
-                                bus_emit_image_ignored(m, camera, rel, file_verdict_to_string(v));
-                        }
-                }
+                if (v == FILE_IGNORED_KEYWORD || v == FILE_IGNORED_NO_KIND)
+                        manager_report_ignored(m, camera, rel, mtime, file_verdict_to_string(v),
+                                               v == FILE_IGNORED_KEYWORD ? "ignore keyword" : "matches no Files= kind");
                 return;
         }
+        /* Rule 16: history is never grouped by the service (--once takes
+         * what it was told to). A file the engine holds already is not
+         * history, whatever time passed. */
+        const EngineFile *known = engine_lookup_file(m->engine, rel);
+        if (mtime < manager_horizon(m) && !(known && known->dt == mtime)) {
+                if (!m->once)
+                        manager_report_ignored(m, camera, rel, mtime, "too-old", "older than MaxAgeSec: history");
+                return;
+        }
+        if (m->once && mtime > m->until)
+                return;
 
         if (manager_ensure_camera(m, camera, &cam) < 0)
                 return;
@@ -294,6 +314,7 @@ void manager_on_watch(Watcher *w, WatchEventType type, const char *path, void *u
 typedef struct ScanJob {
         WorkItem item;
         char *root;
+        ScanOptions options;
         usec_t started;
         ScanResult *result;
         int error;
@@ -301,7 +322,7 @@ typedef struct ScanJob {
 
 static void scan_work(void *data) {
         ScanJob *j = data;
-        j->error = scan_tree(j->root, SCAN_MAX_DEPTH, &j->result);
+        j->error = scan_tree_with(j->root, &j->options, &j->result);
 }
 
 /* Every camera folder present is a camera when none is configured (rule
@@ -356,8 +377,10 @@ static void scan_done(WorkItem *item, Manager *m) {
                                 gone++;
                         }
                 log_fields(m->initial_scan_done ? LOG_DEBUG : LOG_INFO, 0, NULL, NULL, NULL,
-                           "Scanned %s: %zu files in %zu folders, %" PRIu64 " new, %zu gone.", j->root, r->n_entries,
-                           r->n_dirs, m->stats.files_seen - before, gone);
+                           "Scanned %s: %zu recent files in %zu folders, %" PRIu64 " new, %zu gone; %zu older files "
+                           "read and %zu folders passed over as history (MaxAgeSec=).",
+                           j->root, r->n_entries, r->n_dirs, m->stats.files_seen - before, gone, r->n_history,
+                           r->n_dirs_passed);
         }
         if (!m->initial_scan_done) {
                 m->initial_scan_done = true;
@@ -383,6 +406,11 @@ void manager_request_scan(Manager *m) {
         ScanJob *j = g_new0(ScanJob, 1);
         j->item.done = scan_done;
         j->root = g_strdup(m->config->raw_root);
+        j->options = (ScanOptions) {
+                .max_depth = SCAN_MAX_DEPTH,
+                .horizon = manager_horizon(m),
+                .until = m->once ? m->until : INT64_MAX,
+        };
         j->started = now_monotonic();
         m->scan_running = true;
         if (m->n_scans > 0) {

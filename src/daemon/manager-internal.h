@@ -32,6 +32,12 @@ void shot_data_maybe_release(Manager *m, ShotData *sd);
 void manager_schedule_flush(Manager *m);
 void manager_request_scan(Manager *m);
 void manager_file_seen(Manager *m, const char *rel, nsec_t mtime);
+/* Files older are history (SPEC §2 rule 16): now − MaxAgeSec for the
+ * service, --since for --once. */
+nsec_t manager_horizon(const Manager *m);
+/* Says once per file (identity) that it is ignored, and why. */
+void manager_report_ignored(Manager *m, const char *camera, const char *rel, nsec_t mtime, const char *reason,
+                            const char *why);
 /* Whether the configuration makes rel a file to group (no I/O, no report). */
 bool manager_file_eligible(Manager *m, const char *rel, nsec_t mtime);
 int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret);
@@ -48,6 +54,10 @@ int manager_on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata);
 void shot_to_state(Manager *m, ShotData *sd, StateShot *out);
 int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real);
 void manager_save_state(Manager *m);
+/* The next save writes a new base (state.json) and empties the journal. */
+void manager_want_base(Manager *m);
+/* manager.c: drops what the history horizon left behind. */
+void manager_housekeeping(Manager *m);
 
 /* manager-publish.c */
 void manager_publish_pending(Manager *m);

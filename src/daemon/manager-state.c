@@ -227,7 +227,7 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
                 for (size_t i = 0; i < sh->n_files; i++) {
                         EnginePathKey k;
                         engine_identity_key(sh->files[i].path, sh->files[i].dt, &k);
-                        engine_add_tombstone(m->engine, &k);
+                        engine_add_tombstone(m->engine, &k, sh->files[i].dt);
                 }
         }
 
@@ -265,8 +265,13 @@ typedef struct SaveJob {
         WorkItem item;
         Manager *manager;
         uint64_t seq;
+        StateSaveInfo info;
         int error;
 } SaveJob;
+
+/* A new base once the journal outweighs it: restarts replay little, and the
+ * state on disk stays what is live. */
+#define JOURNAL_MIN_COMPACT (1024 * 1024)
 
 static int on_save_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
@@ -307,6 +312,14 @@ static void save_done(WorkItem *item, Manager *m) {
                 if (m->last_save_error < 0)
                         log_info("State saved again to %s.", m->state_dir);
                 m->saved_seq = MAX(m->saved_seq, j->seq);
+                if (j->info.base) {
+                        m->base_size = j->info.base_size;
+                        m->journal_size = 0;
+                } else if (j->info.journal_size > 0)
+                        m->journal_size = j->info.journal_size;
+                m->stats.state_commits++;
+                if (m->journal_size > MAX((uint64_t) JOURNAL_MIN_COMPACT, 2 * m->base_size))
+                        manager_want_base(m);
                 reply_saved(m);
                 /* What this snapshot recorded may now reach the clean tree. */
                 if (!m->stopping)
@@ -330,7 +343,7 @@ static void save_work(void *data) {
                 return;
 
         j->seq = s->seq;
-        j->error = state_save(m->state_dir, s);
+        j->error = state_save(m->state_dir, s, &j->info);
         if (j->error < 0) {
                 /* Keep the digests for the next attempt. */
                 g_mutex_lock(&m->save_lock);
@@ -348,6 +361,16 @@ static void add_counter(uint32_t date, uint32_t next, const uint32_t *ranges, ui
         state_snapshot_add_counter(userdata, date, next, ranges, n_ranges);
 }
 
+static void add_tombstone(const EnginePathKey *key, nsec_t day_start, void *userdata) {
+        StateForgotten f = { .id = *key, .dt = day_start };
+        g_array_append_val(userdata, f);
+}
+
+void manager_want_base(Manager *m) {
+        m->want_base = true;
+        m->state_dirty = true;
+}
+
 void manager_save_state(Manager *m) {
         if (!m->state_dirty || !m->saver)
                 return;
@@ -355,7 +378,10 @@ void manager_save_state(Manager *m) {
 
         StateSnapshot *s = state_snapshot_new();
         s->seq = ++m->save_seq;
-        s->write_main = m->main_dirty;
+        /* A base holds everything: every shot and every forgotten file. */
+        s->full = m->want_base;
+        m->want_base = false;
+        s->write_main = m->main_dirty || s->full;
         m->main_dirty = false;
         s->paused = engine_is_paused(m->engine);
         s->raw_root = g_strdup(m->config->raw_root);
@@ -369,7 +395,7 @@ void manager_save_state(Manager *m) {
         g_hash_table_iter_init(&it, m->shots);
         while (g_hash_table_iter_next(&it, NULL, &v)) {
                 ShotData *sd = v;
-                if (!sd->dirty)
+                if (!sd->dirty && !s->full)
                         continue;
                 sd->dirty = false;
                 sd->save_seq = s->seq;
@@ -380,6 +406,11 @@ void manager_save_state(Manager *m) {
         for (guint i = 0; i < m->removed->len; i++)
                 state_snapshot_remove_shot(s, m->removed->pdata[i]);
         g_ptr_array_set_size(m->removed, 0);
+        if (s->full) {
+                g_array_set_size(m->forget, 0);
+                engine_foreach_tombstone(m->engine, add_tombstone, m->forget);
+                s->drop_legacy = !engine_has_legacy_tombstones(m->engine);
+        }
         s->n_forget = m->forget->len;
         s->forget = (StateForgotten *) g_array_steal(m->forget, NULL);
 

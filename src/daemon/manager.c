@@ -310,6 +310,44 @@ void manager_update_status(Manager *m) {
         }
 }
 
+/* ---- housekeeping ---- */
+
+#define HOUSEKEEPING_USEC (3600 * USEC_PER_SEC)
+
+/* SPEC §2 rule 16: what is older than the history horizon is dropped from
+ * memory (forgotten identities, counters of past dates, ignored files said
+ * already), and from disk with the next base, so that neither grows with
+ * the years of history below the raw root. */
+void manager_housekeeping(Manager *m) {
+        nsec_t h = manager_horizon(m);
+        if (h == INT64_MIN)
+                return;
+        size_t n = engine_forget_before(m->engine, h);
+        GHashTableIter it;
+        void *v;
+        size_t ignored = 0;
+        g_hash_table_iter_init(&it, m->ignored_seen);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                if (*(nsec_t *) v < h) {
+                        g_hash_table_iter_remove(&it);
+                        ignored++;
+                }
+        if (n > 0 || ignored > 0) {
+                log_debug("History horizon: %zu forgotten file(s) and %zu ignored one(s) older than MaxAgeSec dropped.",
+                          n, ignored);
+                m->main_dirty = true;
+                manager_want_base(m);
+                manager_schedule_flush(m);
+        }
+}
+
+static int on_housekeeping(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        manager_housekeeping(m);
+        (void) sd_event_source_set_time_relative(s, HOUSEKEEPING_USEC);
+        return 0;
+}
+
 /* ---- the worker's completions ---- */
 
 static void on_worker_done(void *data, void *userdata) {
@@ -338,7 +376,7 @@ static int lock_state_dir(Manager *m) {
 }
 
 static void on_forgotten(const StateForgotten *f, void *userdata) {
-        engine_add_tombstone(userdata, &f->id);
+        engine_add_tombstone(userdata, &f->id, f->dt);
 }
 
 static void on_legacy_forgotten(const EnginePathKey *k, void *userdata) {
@@ -347,15 +385,27 @@ static void on_legacy_forgotten(const EnginePathKey *k, void *userdata) {
 
 /* Shot numbers already on disk are never given again, even if the state
  * directory was lost. */
+/* The first date a new shot can have: that of the history horizon (a day
+ * early, whatever the time zones); 0 when every date can (--once). */
+static uint32_t first_live_date(Manager *m) {
+        nsec_t h = manager_horizon(m);
+        uint32_t d;
+        if (h == INT64_MIN || local_date(sat_sub(h, 86400 * NSEC_PER_SEC), &d) < 0)
+                return 0;
+        return d;
+}
+
 static void seed_numbers_from_clean_tree(Manager *m) {
         g_autofree char *shots = g_build_filename(m->config->clean_root, "shots", NULL);
         g_autoptr(GDir) d = g_dir_open(shots, 0, NULL);
         if (!d)
                 return;
+        /* Older dates can get no new shot: years of manifests are not read. */
+        uint32_t first = first_live_date(m);
         const char *date;
         while ((date = g_dir_read_name(d))) {
                 uint32_t day;
-                if (parse_date(date, &day) < 0)
+                if (parse_date(date, &day) < 0 || day < first)
                         continue;
                 g_autofree char *sub = g_build_filename(shots, date, NULL);
                 g_autoptr(GDir) dd = g_dir_open(sub, 0, NULL);
@@ -393,14 +443,28 @@ static int restore_state(Manager *m) {
                 log_error("Cannot read the saved shot %s: moved aside as %s.", (char *) st->bad->pdata[i], aside);
         }
         if (r < 0) {
-                /* Never start from scratch silently: that would renumber. */
+                /* Never start from scratch silently: that would renumber.
+                 * The journal goes aside with its base: it extends that one. */
+                int64_t now = (int64_t) (now_realtime() / NSEC_PER_SEC);
                 g_autofree char *p = g_build_filename(m->state_dir, "state.json", NULL);
-                g_autofree char *bad = g_strdup_printf("%s.corrupt-%" PRIi64, p, (int64_t) (now_realtime() / NSEC_PER_SEC));
+                g_autofree char *bad = g_strdup_printf("%s.corrupt-%" PRIi64, p, now);
+                g_autofree char *journal = g_build_filename(m->state_dir, "journal", NULL);
+                g_autofree char *journal_bad = g_strdup_printf("%s.corrupt-%" PRIi64, journal, now);
                 (void) rename(p, bad);
+                (void) rename(journal, journal_bad);
                 log_error_errno(r, "Cannot read %s (%m): moved aside as %s; numbering continues from the clean tree.", p,
                                 bad);
                 st = state_snapshot_new();
+                st->version = 4;
         }
+        if (st->journal_torn > 0)
+                log_warning("The state journal of %s ended in a torn record (%" PRIu64 " bytes, a crash while "
+                            "saving): cut off.",
+                            m->state_dir, st->journal_torn);
+        /* Commits go on from the last one on disk, which a restart replays
+         * no further than. */
+        m->save_seq = m->saved_seq = st->seq;
+        m->journal_size = st->journal_size;
 
         /* What was decided in another raw root says nothing of this one. */
         if (st->raw_root && !streq(st->raw_root, m->config->raw_root)) {
@@ -408,9 +472,17 @@ static int restore_state(Manager *m) {
                            m->config->raw_root, m->config->raw_root);
                 m->reset_forgotten = true;
                 m->main_dirty = true;
+                manager_want_base(m);
                 manager_schedule_flush(m);
-        } else
-                load_forgotten(m);
+        } else {
+                if (!st->forgotten_reset)
+                        load_forgotten(m);
+                for (size_t i = 0; i < st->n_forget; i++)
+                        engine_add_tombstone(m->engine, &st->forget[i].id, st->forget[i].dt);
+        }
+        /* Versions before 4 kept a file a shot: the first base replaces them. */
+        if (st->version < 4)
+                manager_want_base(m);
 
         seed_numbers_from_clean_tree(m);
         for (size_t i = 0; i < st->n_counters; i++) {
@@ -440,6 +512,8 @@ static int restore_state(Manager *m) {
         engine_restore_done(m->engine, mono);
         if (st->n_shots > 0)
                 log_info("Restored %zu shot(s) from %s.", st->n_shots, m->state_dir);
+        /* A week of downtime: what became history meanwhile goes now. */
+        manager_housekeeping(m);
         return 0;
 }
 
@@ -530,13 +604,15 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
 
         m->state_lock_fd = -1;
         m->once = o->once;
+        m->since = o->since;
+        m->until = o->until;
         m->user_bus = o->user_bus;
         m->config_path = o->config_path ? g_strdup(o->config_path) : NULL;
         m->state_dir = g_strdup(o->state_dir);
         m->shots = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, shot_data_free);
         m->forget = g_array_new(false, false, sizeof(StateForgotten));
         m->removed = g_ptr_array_new_with_free_func(g_free);
-        m->ignored_seen = g_hash_table_new_full(path_key_hash, path_key_equal, g_free, NULL);
+        m->ignored_seen = g_hash_table_new_full(path_key_hash, path_key_equal, g_free, g_free);
         m->props_changed = g_ptr_array_new();
         g_mutex_init(&m->save_lock);
 
@@ -608,6 +684,11 @@ int manager_start(Manager *m) {
                 r = watcher_new(m->event, m->config->raw_root, manager_on_watch, m, &m->watcher);
                 if (r < 0)
                         return log_error_errno(r, "Cannot watch %s: %m", m->config->raw_root);
+                r = sd_event_add_time_relative(m->event, &m->housekeeping_timer, CLOCK_MONOTONIC, HOUSEKEEPING_USEC,
+                                               60 * USEC_PER_SEC, on_housekeeping, m);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot create the housekeeping timer: %m");
+                (void) sd_event_source_set_enabled(m->housekeeping_timer, SD_EVENT_ON);
                 /* Made even when off: a reload may turn it on. */
                 r = sd_event_add_time_relative(m->event, &m->rescan_timer, CLOCK_MONOTONIC,
                                                (uint64_t) (m->config->rescan_interval_sec * USEC_PER_SEC),
@@ -866,6 +947,7 @@ Manager *manager_free(Manager *m) {
         watcher_free(m->watcher);
         sd_event_source_disable_unref(m->deadline_timer);
         sd_event_source_disable_unref(m->rescan_timer);
+        sd_event_source_disable_unref(m->housekeeping_timer);
         sd_event_source_disable_unref(m->flush_source);
         sd_event_source_disable_unref(m->settle_timer);
         if (m->settling)

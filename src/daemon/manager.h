@@ -31,6 +31,7 @@ typedef struct ManagerOptions {
         const char *state_dir;
         bool once;
         bool user_bus;
+        nsec_t since, until; /* --once: the files to take (INT64_MIN, INT64_MAX: all) */
 } ManagerOptions;
 
 /* What the manager knows of one shot besides the engine's grouping: its
@@ -64,6 +65,7 @@ typedef struct ManagerStats {
         uint64_t files_seen, files_assigned, files_late, orphans, duplicates, ignored, held;
         uint64_t shots_opened, shots_complete, shots_timeout;
         uint64_t rescans, publish_errors, files_published;
+        uint64_t state_commits;
 } ManagerStats;
 
 struct Manager {
@@ -72,6 +74,7 @@ struct Manager {
         Notifier *notifier; /* NULL with --once */
         sd_event_source *sigterm, *sigint, *sighup;
         bool once, user_bus;
+        nsec_t since, until;
 
         char *config_path;
         Config *config;
@@ -86,6 +89,7 @@ struct Manager {
 
         sd_event_source *deadline_timer;
         sd_event_source *rescan_timer;
+        sd_event_source *housekeeping_timer;
         sd_event_source *flush_source;
         sd_event_source *settle_timer;
         GHashTable *settling; /* relative path → Settling*: found files not yet still */
@@ -109,6 +113,8 @@ struct Manager {
         bool stopping;
         GArray *forget;           /* StateForgotten not yet handed to a snapshot */
         bool reset_forgotten;     /* RawRoot changed: the next snapshot drops forgotten2.bin first */
+        bool want_base;           /* the next snapshot is a new base */
+        uint64_t base_size, journal_size; /* on disk, as of the last commit */
         GPtrArray *removed;       /* ids of released shots whose state file goes */
         GHashTable *ignored_seen; /* EnginePathKey* (identity) of ignored files already reported */
         int last_save_error;

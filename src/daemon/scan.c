@@ -26,6 +26,8 @@ typedef struct Child {
 typedef struct Walk {
         const char *root;
         unsigned max_depth;
+        nsec_t horizon, until;
+        size_t n_dirs_passed, n_history;
         GArray *entries;   /* ScanEntry */
         GPtrArray *errors; /* char* */
         size_t n_errors;
@@ -70,7 +72,16 @@ static int entry_compare(const void *a, const void *b) {
         return strcmp(x->path, y->path);
 }
 
+static nsec_t ts_nsec(const struct timespec *ts) {
+        return (nsec_t) ts->tv_sec * NSEC_PER_SEC + ts->tv_nsec;
+}
+
 static void add_entry(Walk *w, const char *name, const struct stat *st) {
+        nsec_t mtime = ts_nsec(&st->st_mtim);
+        if (mtime < w->horizon || mtime > w->until) {
+                w->n_history++;
+                return;
+        }
         size_t dl = w->path->len, nl = strlen(name);
         char *p = g_malloc(dl + nl + 1);
 
@@ -79,7 +90,7 @@ static void add_entry(Walk *w, const char *name, const struct stat *st) {
 
         ScanEntry e = {
                 .path = p,
-                .mtime = (nsec_t) st->st_mtim.tv_sec * NSEC_PER_SEC + st->st_mtim.tv_nsec,
+                .mtime = mtime,
                 .size = (uint64_t) st->st_size,
         };
         g_array_append_val(w->entries, e);
@@ -97,6 +108,18 @@ static void walk_dir(Walk *w, int fd, unsigned level) {
         if (level > 0)
                 w->n_dirs++;
 
+        /* Unchanged since before the horizon: no file came or went here
+         * since, so every file it holds is history. Only its sub-folders
+         * may hold news, and a link count of 2 says there are none. */
+        bool passed = false;
+        struct stat dst;
+        if (level > 0 && w->horizon != INT64_MIN && fstat(dirfd(d), &dst) >= 0 && ts_nsec(&dst.st_mtim) < w->horizon) {
+                passed = true;
+                w->n_dirs_passed++;
+                if (dst.st_nlink == 2)
+                        return;
+        }
+
         /* Read the whole folder first and stat in inode order: on a cold
          * cache that turns random inode-table reads into mostly sequential
          * ones (what fts and du do). */
@@ -112,7 +135,7 @@ static void walk_dir(Walk *w, int fd, unsigned level) {
                 }
                 if (name_is_hidden_or_temporary(de->d_name))
                         continue; /* also drops "." and ".." */
-                if (level == 0 && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+                if ((level == 0 || passed) && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
                         continue;
                 if (de->d_type == DT_LNK || de->d_type == DT_FIFO || de->d_type == DT_SOCK ||
                     de->d_type == DT_CHR || de->d_type == DT_BLK)
@@ -140,7 +163,7 @@ static void walk_dir(Walk *w, int fd, unsigned level) {
                                 continue;
                         }
                         is_dir = S_ISDIR(st.st_mode);
-                        if (!is_dir && (!S_ISREG(st.st_mode) || level == 0))
+                        if (!is_dir && (!S_ISREG(st.st_mode) || level == 0 || passed))
                                 continue;
                 }
 
@@ -169,7 +192,13 @@ static void walk_dir(Walk *w, int fd, unsigned level) {
 }
 
 int scan_tree(const char *root, unsigned max_depth, ScanResult **ret) {
+        ScanOptions o = { .max_depth = max_depth, .horizon = INT64_MIN, .until = INT64_MAX };
+        return scan_tree_with(root, &o, ret);
+}
+
+int scan_tree_with(const char *root, const ScanOptions *o, ScanResult **ret) {
         g_return_val_if_fail(root, -EINVAL);
+        g_return_val_if_fail(o, -EINVAL);
         g_return_val_if_fail(ret, -EINVAL);
 
         _cleanup_(scan_result_freep) ScanResult *r = g_new0(ScanResult, 1);
@@ -192,7 +221,9 @@ int scan_tree(const char *root, unsigned max_depth, ScanResult **ret) {
         g_autoptr(GString) path = g_string_new(NULL);
         Walk w = {
                 .root = root,
-                .max_depth = MIN(max_depth, SCAN_DEPTH_CAP),
+                .max_depth = MIN(o->max_depth, SCAN_DEPTH_CAP),
+                .horizon = o->horizon,
+                .until = o->until,
                 .entries = entries,
                 .errors = errors,
                 .path = path,
@@ -203,6 +234,8 @@ int scan_tree(const char *root, unsigned max_depth, ScanResult **ret) {
 
         r->n_entries = entries->len;
         r->n_dirs = w.n_dirs;
+        r->n_dirs_passed = w.n_dirs_passed;
+        r->n_history = w.n_history;
         r->n_errors = w.n_errors;
         g_array_set_clear_func(entries, NULL);
         r->entries = (ScanEntry *) (void *) g_array_free(TAKE_PTR(entries), false);

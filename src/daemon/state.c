@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <json-glib/json-glib.h>
 #include <sys/stat.h>
 
 #include "json-util.h"
 #include "state.h"
 
-/* 3: shots record their RawRoot, late grace and kinds. Older versions are
- * read too (what they lack takes today's configuration). */
-#define STATE_VERSION 3
+/* 4: state.json is a base that a journal extends; 3: shots record their
+ * RawRoot, late grace and kinds, one file each in shots/; 2: the first.
+ * Older versions are read too (what they lack takes today's configuration). */
+#define STATE_VERSION 4
 #define STATE_VERSION_MIN 2
 #define STATE_FILE "state.json"
+#define JOURNAL_FILE "journal"
 #define FORGOTTEN_FILE "forgotten2.bin"
 #define LEGACY_FORGOTTEN_FILE "forgotten.bin"
 #define SHOTS_DIR "shots"
@@ -230,17 +233,9 @@ char *state_shot_to_data(const StateShot *sh, size_t *ret_len) {
         return node_to_data(root, ret_len);
 }
 
-static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_len);
-
-char *state_to_data(const StateSnapshot *s, size_t *ret_len) {
-        return main_to_data(s, true, ret_len);
-}
-
-static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_len) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-
-        json_builder_begin_object(b);
-        json_add_int(b, "version", STATE_VERSION);
+/* What the base and a journal record both carry when the counters, the
+ * pause or the last shot changed. */
+static void build_main(JsonBuilder *b, const StateSnapshot *s) {
         json_add_bool(b, "paused", s->paused);
         json_add_string(b, "last_shot", s->last_shot);
         if (s->raw_root)
@@ -261,14 +256,24 @@ static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_l
                 json_builder_end_object(b);
         }
         json_builder_end_array(b);
+}
 
+static void build_shots(JsonBuilder *b, const StateSnapshot *s) {
         json_builder_set_member_name(b, "shots");
         json_builder_begin_array(b);
-        for (size_t i = 0; with_shots && i < s->n_shots; i++)
+        for (size_t i = 0; i < s->n_shots; i++)
                 build_shot(b, &s->shots[i]);
         json_builder_end_array(b);
-        json_builder_end_object(b);
+}
 
+char *state_to_data(const StateSnapshot *s, size_t *ret_len) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        json_add_int(b, "version", STATE_VERSION);
+        json_add_int(b, "seq", (int64_t) s->seq);
+        build_main(b, s);
+        build_shots(b, s);
+        json_builder_end_object(b);
         g_autoptr(JsonNode) root = json_builder_get_root(b);
         return node_to_data(root, ret_len);
 }
@@ -450,34 +455,26 @@ static bool parse_shot(JsonNode *node, StateSnapshot *s) {
         return !r.bad;
 }
 
-int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
-        g_autoptr(JsonParser) p = json_parser_new();
-        if (len > G_MAXSSIZE || !json_parser_load_from_data(p, data, (gssize) len, NULL))
-                return -EBADMSG;
-
-        JsonNode *root = json_parser_get_root(p);
-        if (!root || JSON_NODE_TYPE(root) != JSON_NODE_OBJECT)
-                return -EBADMSG;
-        Reader r = { json_node_get_object(root) };
-        int64_t version = get_int(&r, "version");
-        if (version < STATE_VERSION_MIN || version > STATE_VERSION)
-                return -EPROTO;
-
-        g_autoptr(StateSnapshot) s = state_snapshot_new();
-        s->paused = get_bool(&r, "paused");
-        if (json_object_has_member(r.o, "raw_root")) {
-                s->raw_root = utf8_unescape(get_str(&r, "raw_root"));
+static int parse_main(Reader *r, StateSnapshot *s) {
+        s->paused = get_bool(r, "paused");
+        g_clear_pointer(&s->raw_root, g_free);
+        if (json_object_has_member(r->o, "raw_root")) {
+                s->raw_root = utf8_unescape(get_str(r, "raw_root"));
                 if (!s->raw_root)
                         return -EBADMSG;
         }
-        JsonNode *ls = json_object_get_member(r.o, "last_shot");
+        g_clear_pointer(&s->last_shot, g_free);
+        JsonNode *ls = json_object_get_member(r->o, "last_shot");
         if (ls && JSON_NODE_HOLDS_VALUE(ls) && json_node_get_value_type(ls) == G_TYPE_STRING) {
                 uint32_t d, n;
                 if (shot_parse_id(json_node_get_string(ls), &d, &n) >= 0)
                         s->last_shot = g_strdup(json_node_get_string(ls));
         }
 
-        JsonArray *counters = get_array(&r, "counters");
+        for (size_t i = 0; i < s->n_counters; i++)
+                g_free(s->counters[i].ranges);
+        s->n_counters = 0;
+        JsonArray *counters = get_array(r, "counters");
         for (guint i = 0; counters && i < json_array_get_length(counters); i++) {
                 JsonNode *cn = json_array_get_element(counters, i);
                 if (JSON_NODE_TYPE(cn) != JSON_NODE_OBJECT)
@@ -500,12 +497,52 @@ int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
                 }
                 state_snapshot_add_counter(s, date, next, ranges, n / 2);
         }
+        return r->bad ? -EBADMSG : 0;
+}
 
-        JsonArray *shots = get_array(&r, "shots");
-        for (guint i = 0; shots && i < json_array_get_length(shots); i++)
-                if (!parse_shot(json_array_get_element(shots, i), s))
+/* Adds (or replaces: a journal says a shot's latest) every shot of arr. */
+static int parse_shots(JsonArray *arr, StateSnapshot *s) {
+        for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
+                if (!parse_shot(json_array_get_element(arr, i), s))
                         return -EBADMSG;
-        if (r.bad)
+                StateShot *added = &s->shots[s->n_shots - 1];
+                for (size_t j = 0; j + 1 < s->n_shots; j++)
+                        if (s->shots[j].date == added->date && s->shots[j].number == added->number) {
+                                state_shot_clear(&s->shots[j]);
+                                s->shots[j] = *added;
+                                s->n_shots--;
+                                break;
+                        }
+        }
+        return 0;
+}
+
+int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
+        g_autoptr(JsonParser) p = json_parser_new();
+        if (len > G_MAXSSIZE || !json_parser_load_from_data(p, data, (gssize) len, NULL))
+                return -EBADMSG;
+
+        JsonNode *root = json_parser_get_root(p);
+        if (!root || JSON_NODE_TYPE(root) != JSON_NODE_OBJECT)
+                return -EBADMSG;
+        Reader r = { json_node_get_object(root) };
+        int64_t version = get_int(&r, "version");
+        if (version < STATE_VERSION_MIN || version > STATE_VERSION)
+                return -EPROTO;
+
+        g_autoptr(StateSnapshot) s = state_snapshot_new();
+        s->version = (unsigned) version;
+        if (json_object_has_member(r.o, "seq")) {
+                int64_t seq = get_int(&r, "seq");
+                if (seq < 0)
+                        return -EBADMSG;
+                s->seq = (uint64_t) seq;
+        }
+        int k = parse_main(&r, s);
+        if (k < 0)
+                return k;
+        k = parse_shots(get_array(&r, "shots"), s);
+        if (k < 0 || r.bad)
                 return -EBADMSG;
 
         *ret = g_steal_pointer(&s);
@@ -529,6 +566,12 @@ int state_shot_from_data(const char *data, size_t len, StateSnapshot *s) {
 
 void state_snapshot_absorb(StateSnapshot *newer, StateSnapshot *older) {
         newer->seq = MAX(newer->seq, older->seq);
+        if (newer->full) {
+                /* It holds everything already; only a reset must not be lost. */
+                return;
+        }
+        newer->full = older->full;
+        newer->drop_legacy = newer->drop_legacy || older->drop_legacy;
         newer->write_main = newer->write_main || older->write_main;
         if (!newer->last_shot)
                 newer->last_shot = g_steal_pointer(&older->last_shot);
@@ -587,104 +630,286 @@ void state_snapshot_remove_shot(StateSnapshot *s, const char *id) {
 
 /* ---- files ---- */
 
-static int append_forgotten(const char *dir, const StateForgotten *keys, size_t n) {
-        if (n == 0)
-                return 0;
-        g_autofree char *path = g_build_filename(dir, FORGOTTEN_FILE, NULL);
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return negative_errno();
-
-        /* A torn record from a crash would shift every later one: realign. */
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (st.st_size % (off_t) sizeof(StateForgotten) != 0 &&
-            ftruncate(fd, st.st_size - st.st_size % (off_t) sizeof(StateForgotten)) < 0)
-                return negative_errno();
-
-        const char *p = (const char *) keys;
-        size_t left = n * sizeof(StateForgotten);
-        while (left > 0) {
-                ssize_t k = write(fd, p, left);
-                if (k < 0) {
+static int write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         return negative_errno();
                 }
-                p += k;
-                left -= (size_t) k;
+                p += n;
+                len -= (size_t) n;
         }
+        return 0;
+}
+
+/* A journal line is "<16 hex digits> <JSON>\n": the digits are the start of
+ * the JSON's SHA-256, so a torn or half-written tail (a crash mid-append) is
+ * told from a record and dropped, never half-applied. */
+static char *line_checksum(const char *json, size_t len) {
+        g_autofree char *full = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *) json, len);
+        return g_strndup(full, 16);
+}
+
+static char *record_to_line(const StateSnapshot *s, size_t *ret_len) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        json_add_int(b, "seq", (int64_t) s->seq);
+        if (s->write_main) {
+                json_builder_set_member_name(b, "main");
+                json_builder_begin_object(b);
+                build_main(b, s);
+                json_builder_end_object(b);
+        }
+        if (s->n_shots > 0)
+                build_shots(b, s);
+        if (s->removed && s->removed->len > 0) {
+                json_builder_set_member_name(b, "removed");
+                json_builder_begin_array(b);
+                for (guint i = 0; i < s->removed->len; i++)
+                        json_add_string(b, NULL, s->removed->pdata[i]);
+                json_builder_end_array(b);
+        }
+        if (s->reset_forgotten)
+                json_add_bool(b, "reset_forgotten", true);
+        if (s->n_forget > 0) {
+                /* 16 + 16 + 16 hex digits: the identity's two halves and the mtime. */
+                json_builder_set_member_name(b, "forget");
+                json_builder_begin_array(b);
+                for (size_t i = 0; i < s->n_forget; i++) {
+                        char hex[49];
+                        snprintf(hex, sizeof hex, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, s->forget[i].id.a,
+                                 s->forget[i].id.b, (uint64_t) s->forget[i].dt);
+                        json_add_string(b, NULL, hex);
+                }
+                json_builder_end_array(b);
+        }
+        json_builder_end_object(b);
+
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        size_t len;
+        g_autofree char *json = node_to_data(root, &len);
+        g_autofree char *sum = line_checksum(json, len);
+        char *line = g_strdup_printf("%s %s\n", sum, json);
+        *ret_len = strlen(line);
+        return line;
+}
+
+static int fsync_dir(const char *dir) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* One commit: one record appended, one fdatasync(). */
+static int append_record(const char *dir, const StateSnapshot *s, uint64_t *ret_size) {
+        g_autofree char *path = g_build_filename(dir, JOURNAL_FILE, NULL);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        bool created = false;
+        if (fd < 0 && errno == ENOENT) {
+                fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+                created = true;
+        }
+        if (fd < 0)
+                return negative_errno();
+
+        size_t len;
+        g_autofree char *line = record_to_line(s, &len);
+        int r = write_all(fd, line, len);
+        if (r < 0)
+                return r;
         if (fdatasync(fd) < 0)
                 return negative_errno();
-        return 0;
-}
-
-static int shot_order_cmp(const void *a, const void *b) {
-        const StateShot *x = *(const StateShot *const *) a, *y = *(const StateShot *const *) b;
-        if (x->date != y->date)
-                return x->date < y->date ? -1 : 1;
-        return x->number < y->number ? -1 : x->number > y->number;
-}
-
-/* RawRoot changed: what was forgotten is of another tree. */
-static int reset_forgotten(const char *dir) {
-        g_autofree char *path = g_build_filename(dir, FORGOTTEN_FILE, NULL);
-        g_autofree char *legacy = g_build_filename(dir, LEGACY_FORGOTTEN_FILE, NULL);
-        if ((unlink(path) < 0 && errno != ENOENT) || (unlink(legacy) < 0 && errno != ENOENT))
-                return negative_errno();
-        return 0;
-}
-
-int state_save(const char *dir, const StateSnapshot *s) {
-        int r = s->reset_forgotten ? reset_forgotten(dir) : 0;
-        if (r < 0)
-                return r;
-        r = append_forgotten(dir, s->forget, s->n_forget);
-        if (r < 0)
-                return r;
-
-        /* One file per shot, so a change costs what changed. Shots before
-         * counters: a shot file names its number, which restore marks used.
-         * In number order: a crash between two files must not leave a later
-         * number on disk without an earlier one, which restore would then
-         * skip for good (it moves the counter past every number it finds). */
-        g_autofree char *shots = g_build_filename(dir, SHOTS_DIR, NULL);
-        if (mkdir(shots, 0700) < 0 && errno != EEXIST)
-                return negative_errno();
-        g_autofree const StateShot **order = g_new(const StateShot *, MAX(s->n_shots, 1u));
-        for (size_t i = 0; i < s->n_shots; i++)
-                order[i] = &s->shots[i];
-        qsort_safe(order, s->n_shots, sizeof *order, shot_order_cmp);
-        for (size_t i = 0; i < s->n_shots; i++) {
-                char id[SHOT_ID_MAX + 8];
-                if (shot_format_id(order[i]->date, order[i]->number, id) < 0)
-                        return -EINVAL;
-                strcat(id, ".json");
-                size_t len;
-                g_autofree char *data = state_shot_to_data(order[i], &len);
-                r = write_file_atomic(shots, id, data, len, 0600);
+        /* A new journal's name must outlive a crash too. */
+        if (created) {
+                r = fsync_dir(dir);
                 if (r < 0)
                         return r;
         }
-        if (s->removed && s->removed->len > 0) {
-                _cleanup_close_ int dfd = open(shots, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        return negative_errno();
-                for (guint i = 0; i < s->removed->len; i++) {
-                        g_autofree char *name = g_strconcat(s->removed->pdata[i], ".json", NULL);
-                        if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-                                return negative_errno();
-                }
-                if (fsync(dfd) < 0)
+        struct stat st;
+        if (ret_size && fstat(fd, &st) >= 0)
+                *ret_size = (uint64_t) st.st_size;
+        return 0;
+}
+
+static int write_forgotten(const char *dir, const StateForgotten *f, size_t n) {
+        return write_file_atomic(dir, FORGOTTEN_FILE, f, n * sizeof(StateForgotten), 0600);
+}
+
+/* A base replaces everything: the forgotten files first (a crash before
+ * state.json replays the journal over them, which only adds what they
+ * hold already), then state.json naming the last commit it includes, then
+ * the journal is emptied (a crash before that replays nothing older than
+ * the base). What versions before 4 kept elsewhere goes. */
+static int write_base(const char *dir, const StateSnapshot *s, uint64_t *ret_size) {
+        int r = write_forgotten(dir, s->forget, s->n_forget);
+        if (r < 0)
+                return r;
+        size_t len;
+        g_autofree char *data = state_to_data(s, &len);
+        r = write_file_atomic(dir, STATE_FILE, data, len, 0600);
+        if (r < 0)
+                return r;
+        if (ret_size)
+                *ret_size = len + s->n_forget * sizeof(StateForgotten);
+
+        g_autofree char *journal = g_build_filename(dir, JOURNAL_FILE, NULL);
+        _cleanup_close_ int fd = open(journal, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 && errno != ENOENT)
+                return negative_errno();
+        if (fd >= 0 && (ftruncate(fd, 0) < 0 || fsync(fd) < 0))
+                return negative_errno();
+
+        g_autofree char *shots = g_build_filename(dir, SHOTS_DIR, NULL);
+        g_autoptr(GDir) d = g_dir_open(shots, 0, NULL);
+        const char *name;
+        while (d && (name = g_dir_read_name(d))) {
+                if (g_str_has_suffix(name, ".corrupt"))
+                        continue; /* kept for whoever wants to look */
+                g_autofree char *p = g_build_filename(shots, name, NULL);
+                if (unlink(p) < 0 && errno != ENOENT)
                         return negative_errno();
         }
+        if (d && rmdir(shots) < 0 && errno != ENOENT && errno != ENOTEMPTY)
+                return negative_errno();
+        if (s->drop_legacy) {
+                g_autofree char *legacy = g_build_filename(dir, LEGACY_FORGOTTEN_FILE, NULL);
+                if (unlink(legacy) < 0 && errno != ENOENT)
+                        return negative_errno();
+        }
+        return fsync_dir(dir);
+}
 
-        if (!s->write_main)
+int state_save(const char *dir, const StateSnapshot *s, StateSaveInfo *ret) {
+        StateSaveInfo info = { .base = s->full };
+        int r = s->full ? write_base(dir, s, &info.base_size) : append_record(dir, s, &info.journal_size);
+        if (r >= 0 && ret)
+                *ret = info;
+        return r;
+}
+
+static int parse_forget(JsonArray *a, StateSnapshot *s) {
+        guint n = a ? json_array_get_length(a) : 0;
+        if (n == 0)
                 return 0;
-        size_t len;
-        g_autofree char *data = main_to_data(s, false, &len);
-        return write_file_atomic(dir, STATE_FILE, data, len, 0600);
+        s->forget = g_renew(StateForgotten, s->forget, s->n_forget + n);
+        for (guint i = 0; i < n; i++) {
+                JsonNode *e = json_array_get_element(a, i);
+                const char *hex = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING ?
+                                          json_node_get_string(e) :
+                                          NULL;
+                if (!hex || strlen(hex) != 48 || strspn(hex, "0123456789abcdef") != 48)
+                        return -EBADMSG;
+                char part[17] = {};
+                StateForgotten *f = &s->forget[s->n_forget++];
+                memcpy(part, hex, 16);
+                f->id.a = g_ascii_strtoull(part, NULL, 16);
+                memcpy(part, hex + 16, 16);
+                f->id.b = g_ascii_strtoull(part, NULL, 16);
+                memcpy(part, hex + 32, 16);
+                f->dt = (int64_t) g_ascii_strtoull(part, NULL, 16);
+        }
+        return 0;
+}
+
+static int apply_record(StateSnapshot *s, JsonObject *o) {
+        Reader r = { o };
+        int64_t seq = get_int(&r, "seq");
+        if (r.bad || seq < 0)
+                return -EBADMSG;
+        if ((uint64_t) seq <= s->seq)
+                return 0; /* in the base already */
+        s->seq = (uint64_t) seq;
+
+        JsonNode *main = json_object_get_member(o, "main");
+        if (main) {
+                if (JSON_NODE_TYPE(main) != JSON_NODE_OBJECT)
+                        return -EBADMSG;
+                Reader mr = { json_node_get_object(main) };
+                int k = parse_main(&mr, s);
+                if (k < 0)
+                        return k;
+        }
+        JsonNode *shots = json_object_get_member(o, "shots");
+        if (shots) {
+                if (JSON_NODE_TYPE(shots) != JSON_NODE_ARRAY || parse_shots(json_node_get_array(shots), s) < 0)
+                        return -EBADMSG;
+        }
+        JsonNode *removed = json_object_get_member(o, "removed");
+        if (removed) {
+                if (JSON_NODE_TYPE(removed) != JSON_NODE_ARRAY)
+                        return -EBADMSG;
+                JsonArray *a = json_node_get_array(removed);
+                for (guint i = 0; i < json_array_get_length(a); i++) {
+                        JsonNode *e = json_array_get_element(a, i);
+                        uint32_t d, n;
+                        if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING ||
+                            shot_parse_id(json_node_get_string(e), &d, &n) < 0)
+                                return -EBADMSG;
+                        for (size_t j = 0; j < s->n_shots; j++)
+                                if (s->shots[j].date == d && s->shots[j].number == n) {
+                                        state_shot_clear(&s->shots[j]);
+                                        s->shots[j] = s->shots[--s->n_shots];
+                                        break;
+                                }
+                }
+        }
+        if (json_object_has_member(o, "reset_forgotten") && get_bool(&r, "reset_forgotten")) {
+                s->n_forget = 0;
+                s->forgotten_reset = true;
+        }
+        JsonNode *forget = json_object_get_member(o, "forget");
+        if (forget && (JSON_NODE_TYPE(forget) != JSON_NODE_ARRAY || parse_forget(json_node_get_array(forget), s) < 0))
+                return -EBADMSG;
+        return 0;
+}
+
+/* Replays the journal over the base; cuts a torn tail off the file so that
+ * the next commit follows the last good one. */
+static int replay_journal(const char *dir, StateSnapshot *s) {
+        g_autofree char *path = g_build_filename(dir, JOURNAL_FILE, NULL);
+        g_autofree char *data = NULL;
+        gsize len;
+        g_autoptr(GError) error = NULL;
+        if (!g_file_get_contents(path, &data, &len, &error)) {
+                if (g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return 0;
+                return error->code == G_FILE_ERROR_ACCES ? -EACCES : -EIO;
+        }
+
+        size_t good = 0;
+        while (good < len) {
+                const char *line = data + good;
+                const char *nl = memchr(line, '\n', len - good);
+                if (!nl || nl - line < 18 || line[16] != ' ')
+                        break;
+                const char *json = line + 17;
+                size_t jlen = (size_t) (nl - json);
+                g_autofree char *sum = line_checksum(json, jlen);
+                if (memcmp(sum, line, 16) != 0)
+                        break;
+                g_autoptr(JsonParser) p = json_parser_new();
+                if (!json_parser_load_from_data(p, json, (gssize) jlen, NULL))
+                        break;
+                JsonNode *root = json_parser_get_root(p);
+                if (!root || JSON_NODE_TYPE(root) != JSON_NODE_OBJECT)
+                        break;
+                int k = apply_record(s, json_node_get_object(root));
+                if (k < 0)
+                        return k; /* a record that checks out but makes no sense: not a torn tail */
+                good = (size_t) (nl - data) + 1;
+                s->n_journal_records++;
+        }
+        if (good < len) {
+                s->journal_torn = len - good;
+                if (truncate(path, (off_t) good) < 0)
+                        return negative_errno();
+        }
+        s->journal_size = good;
+        return 0;
 }
 
 int state_load(const char *dir, StateSnapshot **ret) {
@@ -699,12 +924,14 @@ int state_load(const char *dir, StateSnapshot **ret) {
                 if (!g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
                         return error->code == G_FILE_ERROR_ACCES ? -EACCES : -EIO;
                 s = state_snapshot_new();
+                s->version = STATE_VERSION;
         } else {
                 r = state_from_data(data, len, &s);
                 if (r < 0)
                         return r;
         }
 
+        /* Before version 4 each shot had a file of its own. */
         g_autofree char *shots = g_build_filename(dir, SHOTS_DIR, NULL);
         g_autoptr(GDir) d = g_dir_open(shots, 0, NULL);
         const char *name;
@@ -713,12 +940,17 @@ int state_load(const char *dir, StateSnapshot **ret) {
                         continue; /* a temporary file a crash left */
                 g_autofree char *p = g_build_filename(shots, name, NULL);
                 g_autofree char *text = NULL;
+                s->version = MIN(s->version, 3u);
                 if (!g_file_get_contents(p, &text, &len, NULL) || state_shot_from_data(text, len, s) < 0) {
                         if (!s->bad)
                                 s->bad = g_ptr_array_new_with_free_func(g_free);
                         g_ptr_array_add(s->bad, g_steal_pointer(&p));
                 }
         }
+
+        r = replay_journal(dir, s);
+        if (r < 0)
+                return r;
         *ret = g_steal_pointer(&s);
         return 0;
 }

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Crash-safe persistence in the state directory:
- *   state.json      counters and pause, replaced whole (temporary file,
- *                   fsync, rename, fsync dir)
- *   shots/<id>.json one per shot still open, in its grace or not yet
- *                   published; rewritten only when that shot changed
- *   forgotten2.bin  identities of files no rule can use any more (digest
- *                   of path and mtime, and the mtime), appended (a torn
- *                   last record is ignored)
- *   forgotten.bin   the same before version 3: digests of paths alone,
- *                   read, never written
+/* Crash-safe persistence in the state directory, a base and a journal:
+ *   state.json      the base: counters, pause, every shot still open, in
+ *                   its grace or not yet published, and the last commit it
+ *                   includes; replaced whole (temporary file, fsync, rename,
+ *                   fsync dir) now and then, when the journal has grown
+ *   forgotten2.bin  with the base: identities of files no rule can use any
+ *                   more (digest of path and mtime, and the mtime)
+ *   journal         one line per commit since the base, appended with one
+ *                   fdatasync(): the shots that changed, those that went,
+ *                   the files forgotten meanwhile, the counters when they
+ *                   changed; a torn last line is dropped
+ *   shots/<id>.json, forgotten.bin   what versions 2 and 3 kept (a file a
+ *                   shot, digests of paths alone): read, then replaced by
+ *                   the first base
  * A snapshot is plain data: the manager builds one in the event loop and a
  * worker thread writes it, so the loop never waits for the disk. */
 
@@ -69,6 +73,8 @@ typedef struct StateCounter {
 
 typedef struct StateSnapshot {
         uint64_t seq;      /* the owner's count: what this snapshot brings up to */
+        bool full;         /* everything, not only what changed: written as a new base */
+        bool drop_legacy;  /* with a base: forgotten.bin (version 2's) goes */
         bool write_main;   /* counters or pause changed */
         bool paused;
         char *last_shot;   /* the shot opened last, or NULL */
@@ -80,9 +86,21 @@ typedef struct StateSnapshot {
         size_t n_shots;
         StateForgotten *forget; /* to append to forgotten2.bin before state.json is replaced */
         size_t n_forget;
-        GPtrArray *removed;    /* ids of shots whose file goes */
-        GPtrArray *bad;        /* load: shot files that could not be read */
+        GPtrArray *removed;    /* ids of shots that went */
+        /* Load: */
+        unsigned version;       /* of state.json */
+        GPtrArray *bad;         /* shot files of version 3 that could not be read */
+        bool forgotten_reset;   /* the journal reset what forgotten2.bin holds (RawRoot changed) */
+        uint64_t journal_size;  /* bytes of good records */
+        uint64_t journal_torn;  /* bytes of a torn tail, cut off */
+        unsigned n_journal_records;
 } StateSnapshot;
+
+typedef struct StateSaveInfo {
+        bool base;              /* a new base was written */
+        uint64_t base_size;     /* its bytes (state.json and forgotten2.bin) */
+        uint64_t journal_size;  /* the journal's bytes after a commit */
+} StateSaveInfo;
 
 StateSnapshot *state_snapshot_new(void);
 StateSnapshot *state_snapshot_free(StateSnapshot *s);
@@ -106,13 +124,15 @@ void state_snapshot_remove_shot(StateSnapshot *s, const char *id);
 char *state_shot_to_data(const StateShot *sh, size_t *ret_len);
 int state_shot_from_data(const char *data, size_t len, StateSnapshot *s);
 
-/* JSON text of the snapshot, shots included (without the digests). */
+/* JSON text of a base: the snapshot, shots included (without the digests). */
 char *state_to_data(const StateSnapshot *s, size_t *ret_len);
 int state_from_data(const char *data, size_t len, StateSnapshot **ret);
 
-/* Blocking, for the worker (save) and for start-up (load). Load returns an
- * empty snapshot when there is no state yet. */
-int state_save(const char *dir, const StateSnapshot *s);
+/* Blocking, for the worker (save) and for start-up (load). Save commits a
+ * snapshot: a journal record, or a new base when s->full. Load reads the
+ * base and replays the journal over it (its forgotten files in ->forget);
+ * an empty snapshot when there is no state yet. */
+int state_save(const char *dir, const StateSnapshot *s, StateSaveInfo *ret);
 int state_load(const char *dir, StateSnapshot **ret);
 /* Calls fn for every record of forgotten2.bin; drops a torn tail. */
 int state_load_forgotten(const char *dir, void (*fn)(const StateForgotten *f, void *userdata), void *userdata);

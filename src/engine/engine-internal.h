@@ -70,7 +70,7 @@ struct Engine {
         ShotList collecting, closed;
 
         Numbering *numbering;
-        Tombstones tombstones;        /* identities */
+        GHashTable *forgotten;        /* day of the mtime → Tombstones*: identities, pruned a day at a time */
         Tombstones legacy_tombstones; /* paths, for files older than legacy_cutoff */
         nsec_t legacy_cutoff;
 };

@@ -171,7 +171,7 @@ static void file_drop(Engine *e, EngineFile *f, bool remember) {
         if (remember) {
                 EnginePathKey id;
                 engine_identity_key(f->path, f->dt, &id);
-                tombstones_add(&e->tombstones, &id);
+                (void) engine_add_tombstone(e, &id, f->dt);
         }
         free(f);
 }
@@ -595,7 +595,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
         } else {
                 EnginePathKey id;
                 engine_identity_key(info->path, info->dt, &id);
-                bool known = tombstones_contains(&e->tombstones, &id) ||
+                bool known = engine_has_tombstone(e, &id, info->dt) ||
                              (!old && info->dt < e->legacy_cutoff && tombstones_contains(&e->legacy_tombstones, &k));
                 if (old && old->shot) {
                         /* Rule 15: a new mtime under a path already decided
@@ -729,8 +729,27 @@ void engine_path_key(const char *path, EnginePathKey *ret) {
         tombstones_key(path, strlen(path), ret);
 }
 
-int engine_add_tombstone(Engine *e, const EnginePathKey *key) {
-        tombstones_add(&e->tombstones, key);
+#define DAY_NSEC (86400 * NSEC_PER_SEC)
+
+static int64_t day_of(nsec_t t) {
+        int64_t d = t / DAY_NSEC;
+        return t % DAY_NSEC < 0 ? d - 1 : d;
+}
+
+static void tombstones_free(void *p) {
+        tombstones_done(p);
+        g_free(p);
+}
+
+int engine_add_tombstone(Engine *e, const EnginePathKey *key, nsec_t dt) {
+        int64_t day = day_of(dt);
+        Tombstones *t = g_hash_table_lookup(e->forgotten, &day);
+        if (!t) {
+                t = g_new0(Tombstones, 1);
+                tombstones_init(t);
+                g_hash_table_insert(e->forgotten, g_memdup2(&day, sizeof day), t);
+        }
+        tombstones_add(t, key);
         return 0;
 }
 
@@ -743,20 +762,67 @@ void engine_set_legacy_cutoff(Engine *e, nsec_t cutoff) {
         e->legacy_cutoff = cutoff;
 }
 
+bool engine_has_legacy_tombstones(const Engine *e) {
+        return e->legacy_tombstones.n > 0;
+}
+
 void engine_clear_tombstones(Engine *e) {
-        tombstones_done(&e->tombstones);
-        tombstones_init(&e->tombstones);
+        g_hash_table_remove_all(e->forgotten);
         tombstones_done(&e->legacy_tombstones);
         tombstones_init(&e->legacy_tombstones);
         e->legacy_cutoff = 0;
 }
 
-bool engine_has_tombstone(const Engine *e, const EnginePathKey *key) {
-        return tombstones_contains(&e->tombstones, key);
+bool engine_has_tombstone(const Engine *e, const EnginePathKey *key, nsec_t dt) {
+        int64_t day = day_of(dt);
+        const Tombstones *t = g_hash_table_lookup(e->forgotten, &day);
+        return t && tombstones_contains(t, key);
 }
 
 size_t engine_n_tombstones(const Engine *e) {
-        return e->tombstones.n;
+        size_t n = 0;
+        GHashTableIter it;
+        void *v;
+        g_hash_table_iter_init(&it, e->forgotten);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                n += ((Tombstones *) v)->n;
+        return n;
+}
+
+void engine_foreach_tombstone(const Engine *e, EngineTombstoneFn fn, void *userdata) {
+        GHashTableIter it;
+        void *k, *v;
+        g_hash_table_iter_init(&it, e->forgotten);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+                const Tombstones *t = v;
+                nsec_t start = *(int64_t *) k * DAY_NSEC;
+                for (size_t i = 0; t->slots && i <= t->mask; i++)
+                        if (t->slots[i].a || t->slots[i].b)
+                                fn(&t->slots[i], start, userdata);
+        }
+}
+
+size_t engine_forget_before(Engine *e, nsec_t horizon) {
+        /* Whole days before the horizon's: every file of them is history. */
+        int64_t first = day_of(horizon);
+        size_t n = 0;
+        GHashTableIter it;
+        void *k, *v;
+        g_hash_table_iter_init(&it, e->forgotten);
+        while (g_hash_table_iter_next(&it, &k, &v))
+                if (*(int64_t *) k < first) {
+                        n += ((Tombstones *) v)->n;
+                        g_hash_table_iter_remove(&it);
+                }
+        if (e->legacy_cutoff != 0 && e->legacy_cutoff < horizon) {
+                tombstones_done(&e->legacy_tombstones);
+                tombstones_init(&e->legacy_tombstones);
+                e->legacy_cutoff = 0;
+        }
+        uint32_t date;
+        if (date_of(e, sat_sub(horizon, DAY_NSEC), &date) >= 0)
+                numbering_forget_before(e->numbering, date);
+        return n;
 }
 
 /* ---- life cycle ---- */
@@ -783,7 +849,7 @@ int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Eng
         time_index_init(&e->shot_index, params->window, offsetof(Shot, pos));
         e->live = g_ptr_array_new();
         e->numbering = numbering_new();
-        tombstones_init(&e->tombstones);
+        e->forgotten = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, tombstones_free);
         tombstones_init(&e->legacy_tombstones);
         *ret = e;
         return 0;
@@ -836,7 +902,7 @@ Engine *engine_free(Engine *e) {
         g_hash_table_unref(e->camera_by_name);
         eng_layout_set_unref(e->current);
         g_ptr_array_unref(e->cameras);
-        tombstones_done(&e->tombstones);
+        g_hash_table_unref(e->forgotten);
         tombstones_done(&e->legacy_tombstones);
         g_free(e);
         return NULL;

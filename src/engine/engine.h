@@ -203,15 +203,26 @@ void engine_foreach_counter(const Engine *e, EngineCounterFn fn, void *userdata)
 /* Forgotten files: their identity digests. */
 void engine_path_key(const char *path, EnginePathKey *ret);
 void engine_identity_key(const char *path, nsec_t dt, EnginePathKey *ret);
-int engine_add_tombstone(Engine *e, const EnginePathKey *key);
+/* key: engine_identity_key() of a file of mtime dt. Kept by day of dt, so
+ * that what the history horizon left behind goes a day at a time. */
+int engine_add_tombstone(Engine *e, const EnginePathKey *key, nsec_t dt);
 /* What older versions remembered: path digests, which stand for files whose
  * mtime is before the cutoff (a file changed after it is new). */
 int engine_add_legacy_tombstone(Engine *e, const EnginePathKey *path_key);
 void engine_set_legacy_cutoff(Engine *e, nsec_t cutoff);
+bool engine_has_legacy_tombstones(const Engine *e);
 /* Another raw root: nothing forgotten of the old one applies. */
 void engine_clear_tombstones(Engine *e);
-bool engine_has_tombstone(const Engine *e, const EnginePathKey *key);
+bool engine_has_tombstone(const Engine *e, const EnginePathKey *key, nsec_t dt);
 size_t engine_n_tombstones(const Engine *e);
+/* Every identity remembered, with the start of its mtime's day (UTC). */
+typedef void (*EngineTombstoneFn)(const EnginePathKey *key, nsec_t day_start, void *userdata);
+void engine_foreach_tombstone(const Engine *e, EngineTombstoneFn fn, void *userdata);
+/* SPEC §2 rule 16: files older than horizon are history, never grouped:
+ * what is remembered of them (forgotten identities of older days, the path
+ * digests of older versions once their cutoff is older, the counters of
+ * dates before the horizon's) is dropped. Returns how many identities went. */
+size_t engine_forget_before(Engine *e, nsec_t horizon);
 
 /* Restoring state saved by the owner after a restart. */
 typedef struct EngineCameraKinds {

@@ -139,6 +139,15 @@ void numbering_foreach(const Numbering *nb, EngineCounterFn fn, void *userdata) 
         }
 }
 
+void numbering_forget_before(Numbering *nb, uint32_t date) {
+        GHashTableIter it;
+        void *k;
+        g_hash_table_iter_init(&it, nb->counters);
+        while (g_hash_table_iter_next(&it, &k, NULL))
+                if (GPOINTER_TO_UINT(k) < date)
+                        g_hash_table_iter_remove(&it);
+}
+
 int shot_format_id(uint32_t date, uint32_t number, char buf[static SHOT_ID_MAX]) {
         int n = snprintf(buf, SHOT_ID_MAX, "%08" PRIu32 "-%03" PRIu32, date, number);
         return n > 0 && n < SHOT_ID_MAX ? 0 : -EINVAL;

@@ -27,3 +27,5 @@ int numbering_take(Numbering *nb, uint32_t date, uint32_t *ret);
 /* A shot restored from saved state: its number is used, the counter past it. */
 int numbering_restore(Numbering *nb, uint32_t date, uint32_t number);
 void numbering_foreach(const Numbering *nb, EngineCounterFn fn, void *userdata);
+/* Dates before date can no longer get a shot (history): their counters go. */
+void numbering_forget_before(Numbering *nb, uint32_t date);

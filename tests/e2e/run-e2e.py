@@ -935,23 +935,30 @@ CaptureTimeoutSec=5
         trigger = os.path.join(RAW, files["Lanex1"][0])
         shot_id, _ = self.wait_shot(mon, trigger)
         mon.wait("ImageAssigned", lambda a: a[0] == shot_id and a[1] == "FROG", 10, "FROG's file in %s" % shot_id)
-        # The open shot is on disk (StateDirectory=) before the crash: in
-        # shots/<id>.json, or in state.json's "shots" (older layout).
+        # The open shot is on disk (StateDirectory=) before the crash: in a
+        # line of the journal ("<checksum> <JSON>"), or in the base state.json.
         state_dir = c.path("/var/lib/shotsync")
         date, num = (int(x) for x in shot_id.split("-"))
         frog = files["FROG.tiff"][0]
 
+        def records(name):
+            try:
+                with open(os.path.join(state_dir, name)) as f:
+                    if name != "journal":
+                        yield json.load(f)
+                        return
+                    for line in f:
+                        yield json.loads(line.split(" ", 1)[1])
+            except (OSError, ValueError, IndexError):
+                return
+
         def saved():
-            for name in ("shots/%s.json" % shot_id, "state.json"):
-                try:
-                    with open(os.path.join(state_dir, name)) as f:
-                        st = json.load(f)
-                except (OSError, ValueError):
-                    continue
-                for sh in st.get("shots", [st]):
-                    if sh.get("date") == date and sh.get("number") == num and \
-                            frog in [x.get("path") for x in sh.get("files", [])]:
-                        return name
+            for name in ("journal", "state.json"):
+                for st in records(name):
+                    for sh in st.get("shots", []):
+                        if sh.get("date") == date and sh.get("number") == num and \
+                                frog in [x.get("path") for x in sh.get("files", [])]:
+                            return name
             return None
         wait_for(saved, 10, "%s to be saved in %s" % (shot_id, state_dir))
         os.kill(self.host_pid(int(before["MainPID"])), signal.SIGKILL)

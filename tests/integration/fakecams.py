@@ -107,6 +107,7 @@ RawRoot={raw}
 Files=*.jpg
 IgnoreKeywords=test;align
 RescanIntervalSec=0
+MaxAgeSec=315360000
 
 [Grouping]
 FullWindowSec={w}

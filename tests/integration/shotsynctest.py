@@ -344,6 +344,8 @@ TriggerKeyword=shot
 RawRoot={raw}
 IgnoreKeywords=test;align
 RescanIntervalSec=0
+# The tests' shots are dated 2025-12-11 (T0): not history for them.
+MaxAgeSec=315360000
 
 [Grouping]
 FullWindowSec={w}

@@ -523,39 +523,38 @@ TriggerKeyword=shot
 
     def test_sigkill_while_saving_many_new_shots(self):
         """Many shots opened at once (a start-up scan of 30 triggers), the
-        daemon killed while it writes their state (some shot files on disk,
-        not all), then restarted: no number is skipped or given twice."""
+        daemon killed after it committed their state (one journal record)
+        while it publishes them (some manifests written, not all), then
+        restarted: no number is skipped or given twice."""
         n = 30
         for i in range(n):
             self.drop("Trig", "shot%02d.tif" % i, 100.0 * i, how="quiet")
             self.drop("A", "a%02d.tif" % i, 100.0 * i + 0.5, how="quiet")
             self.drop("B", "b%02d.tif" % i, 100.0 * i - 0.5, how="quiet")
-        shots_dir = os.path.join(self.state, "shots")
+        journal = os.path.join(self.state, "journal")
         cycles, hits = 6, 0
         rng = random.Random()
         for cycle in range(cycles):
-            want = rng.randint(2, n - 2)  # killed once this many shot files are written
+            want = rng.randint(0, n - 2)  # killed once this many shots are published
             for d in (self.state, self.clean):
                 shutil.rmtree(d, ignore_errors=True)
             self.start_daemon(wait_ready=False)
             end = time.monotonic() + DEFAULT_TIMEOUT
-            saved = 0
+            committed = published = 0
             while time.monotonic() < end and self.daemon.poll() is None:
-                try:
-                    saved = len([f for f in os.listdir(shots_dir) if f.endswith(".json")])
-                except FileNotFoundError:
-                    saved = 0
-                if saved >= want:
+                committed = os.path.exists(journal) and os.path.getsize(journal) > 0
+                published = self.count_manifests()
+                if committed and published >= want:
                     break
             self.kill_daemon()
-            hits += 0 < saved < n
+            hits += committed and published < n
             self.start_daemon()
             self.wait(lambda: self.count_manifests() == n and not self.get_property("OpenShots"), timeout=60,
                       what="%d shots" % n)
             self.stop_daemon()
             ms, nbytes = self.audit()
             self.assertEqual(len({m["trigger"]["path"] for m in ms.values()}), n)
-        self.assertGreater(hits, 0, "never killed in the middle of a save")
+        self.assertGreater(hits, 0, "never killed between the commit and the last manifest")
         figures("SIGKILL while saving", cycles=cycles, kills_mid_save=hits, shots_per_cycle=n,
                 numbers="1..%d contiguous every time" % n)
 

@@ -336,6 +336,51 @@ static void test_root_symlink(Fixture *f, const void *data) {
         assert_paths(r, (const char *const[]) { "Cam/a.tiff", NULL });
 }
 
+
+static void set_dir_mtime(Fixture *f, const char *rel, time_t sec) {
+        g_autofree char *p = at(f, rel);
+        const struct timespec ts[2] = { { sec, 0 }, { sec, 0 } };
+        g_assert_cmpint(utimensat(AT_FDCWD, p, ts, 0), ==, 0);
+}
+
+/* SPEC §2 rule 16: with a horizon, old files are counted, not listed, and
+ * the files of a folder unchanged since before the horizon are not read
+ * at all (its sub-folders still are). */
+static void test_horizon(Fixture *f, const void *data) {
+        time_t horizon = T0 + 3600;
+        make_dir(f, "Cam/20251210");
+        make_dir(f, "Cam/20251212");
+        make_dir(f, "Cam/old/deeper");
+        make_file(f, "Cam/20251210/a.tiff", T0 - 86400, 0);    /* an old day's folder */
+        make_file(f, "Cam/20251210/b.tiff", T0 - 86400, 1);
+        make_file(f, "Cam/20251212/old.tiff", T0, 0);         /* a recent folder, an old file */
+        make_file(f, "Cam/20251212/new.tiff", horizon + 5, 0); /* a recent one */
+        make_file(f, "Cam/old/deeper/n.tiff", horizon + 9, 0); /* below an old folder, a recent one */
+        set_dir_mtime(f, "Cam/20251210", T0 - 86400);
+        set_dir_mtime(f, "Cam/old", T0 - 86400);
+        set_dir_mtime(f, "Cam/20251212", horizon + 5);
+        set_dir_mtime(f, "Cam/old/deeper", horizon + 9);
+
+        _cleanup_(result_freep) ScanResult *r = NULL;
+        ScanOptions o = { .max_depth = 16, .horizon = (nsec_t) horizon * NSEC_PER_SEC, .until = INT64_MAX };
+        g_assert_cmpint(scan_tree_with(f->root, &o, &r), ==, 0);
+        assert_paths(r, (const char *const[]) { "Cam/20251212/new.tiff", "Cam/old/deeper/n.tiff", NULL });
+        g_assert_cmpuint(r->n_history, ==, 1);      /* old.tiff: read, too old */
+        g_assert_cmpuint(r->n_dirs_passed, ==, 2);  /* 20251210 (not even read: no sub-folder), old */
+
+        /* Without a horizon (--once) everything counts. */
+        _cleanup_(result_freep) ScanResult *all = NULL;
+        g_assert_cmpint(scan_tree(f->root, 16, &all), ==, 0);
+        g_assert_cmpuint(all->n_entries, ==, 5);
+        g_assert_cmpuint(all->n_dirs_passed, ==, 0);
+
+        /* --until leaves out what is newer. */
+        _cleanup_(result_freep) ScanResult *until = NULL;
+        ScanOptions u = { .max_depth = 16, .horizon = INT64_MIN, .until = (nsec_t) (horizon + 6) * NSEC_PER_SEC };
+        g_assert_cmpint(scan_tree_with(f->root, &u, &until), ==, 0);
+        g_assert_cmpuint(until->n_entries, ==, 4);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -349,6 +394,7 @@ int main(int argc, char *argv[]) {
         T("missing-root", test_missing_root);
         T("empty", test_empty);
         T("root-symlink", test_root_symlink);
+        T("horizon", test_horizon);
 #undef T
 
         return g_test_run();

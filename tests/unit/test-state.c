@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* Crash-safe persistence: snapshots round-trip, older unwritten snapshots
- * fold into newer ones, per-shot files come and go, and what a crash leaves
- * (a torn digest record, a damaged shot file) is survived. */
+ * fold into newer ones, commits are journal lines replayed over a base, and
+ * what a crash leaves (a torn record, a damaged shot file of version 3) is
+ * survived. */
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -100,11 +101,25 @@ static void count_legacy(const EnginePathKey *k, void *userdata) {
         (*(unsigned *) userdata)++;
 }
 
+static unsigned count_lines(const char *path) {
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return 0;
+        unsigned n = 0;
+        for (const char *p = text; *p; p++)
+                n += *p == '\n';
+        return n;
+}
+
+/* A commit is one journal line; a load replays the lines over the base; a
+ * base folds everything and empties the journal. */
 static void test_files(void) {
         g_autofree char *dir = g_dir_make_tmp("shotsync-state-XXXXXX", NULL);
         g_assert_nonnull(dir);
+        g_autofree char *journal = g_build_filename(dir, "journal", NULL);
 
         g_autoptr(StateSnapshot) s = state_snapshot_new();
+        s->seq = 1;
         s->write_main = true;
         state_snapshot_add_counter(s, 20251211, 3, (uint32_t[]) { 1, 2 }, 1);
         add_shot(s, 1, "Trig");
@@ -113,54 +128,142 @@ static void test_files(void) {
         s->n_forget = 3;
         for (int i = 0; i < 3; i++)
                 s->forget[i] = (StateForgotten) { { (uint64_t) i + 1, 7 }, (i + 1) * 1000 };
-        g_assert_cmpint(state_save(dir, s), ==, 0);
+        StateSaveInfo info;
+        g_assert_cmpint(state_save(dir, s, &info), ==, 0);
+        g_assert_false(info.base);
+        g_assert_cmpuint(info.journal_size, >, 0);
 
-        /* The next save only touches what changed. */
+        /* The next commit says only what changed. */
         g_autoptr(StateSnapshot) s2 = state_snapshot_new();
+        s2->seq = 2;
         state_snapshot_remove_shot(s2, "20251211-001");
-        g_assert_cmpint(state_save(dir, s2), ==, 0);
+        StateShot *changed = add_shot(s2, 2, "Trig");
+        changed->status = SHOT_COMPLETE;
+        g_assert_cmpint(state_save(dir, s2, NULL), ==, 0);
+        g_assert_cmpuint(count_lines(journal), ==, 2);
 
-        /* A torn record (crash mid-append) and a damaged shot file. */
-        g_autofree char *fb = g_build_filename(dir, "forgotten2.bin", NULL);
-        FILE *f = fopen(fb, "ab");
-        fwrite("abcde", 1, 5, f);
+        /* A torn record (crash mid-append) is cut off, not half-applied. */
+        FILE *f = fopen(journal, "ab");
+        fwrite("0123456789abcdef {\"seq\":3,\"shots\":[", 1, 35, f);
         fclose(f);
-        g_autofree char *junk = g_build_filename(dir, "shots", "20251211-009.json", NULL);
-        g_assert_true(g_file_set_contents(junk, "{\"date\":", -1, NULL));
-        g_autofree char *tmp = g_build_filename(dir, "shots", ".#20251211-010.json.1234", NULL);
-        g_assert_true(g_file_set_contents(tmp, "half", -1, NULL));
 
         g_autoptr(StateSnapshot) l = NULL;
         g_assert_cmpint(state_load(dir, &l), ==, 0);
+        g_assert_cmpuint(l->seq, ==, 2);
         g_assert_cmpuint(l->n_counters, ==, 1);
         g_assert_cmpuint(l->n_shots, ==, 1);
         g_assert_cmpuint(l->shots[0].number, ==, 2);
-        g_assert_nonnull(l->bad);
-        g_assert_cmpuint(l->bad->len, ==, 1);
-        g_assert_true(g_str_has_suffix(l->bad->pdata[0], "20251211-009.json"));
+        g_assert_cmpint(l->shots[0].status, ==, SHOT_COMPLETE);
+        g_assert_cmpuint(l->n_forget, ==, 3);
+        g_assert_cmpint(l->forget[2].dt, ==, 3000);
+        g_assert_cmpuint(l->journal_torn, ==, 35);
+        g_assert_cmpuint(l->n_journal_records, ==, 2);
+        g_assert_cmpuint(count_lines(journal), ==, 2);
 
+        /* A checksum that does not match is a torn record too. */
+        f = fopen(journal, "ab");
+        fwrite("0123456789abcdef {\"seq\":3}\n", 1, 28, f);
+        fclose(f);
+        g_autoptr(StateSnapshot) l2 = NULL;
+        g_assert_cmpint(state_load(dir, &l2), ==, 0);
+        g_assert_cmpuint(l2->seq, ==, 2);
+        g_assert_cmpuint(l2->journal_torn, ==, 28);
+
+        /* A base: everything in state.json and forgotten2.bin, the journal emptied. */
+        g_autoptr(StateSnapshot) b = state_snapshot_new();
+        b->seq = 3;
+        b->full = true;
+        b->write_main = true;
+        state_snapshot_add_counter(b, 20251211, 3, (uint32_t[]) { 1, 2 }, 1);
+        add_shot(b, 2, "Trig");
+        b->forget = g_new0(StateForgotten, 1);
+        b->forget[0] = (StateForgotten) { { 9, 9 }, 9000 };
+        b->n_forget = 1;
+        g_assert_cmpint(state_save(dir, b, &info), ==, 0);
+        g_assert_true(info.base);
+        g_assert_cmpuint(count_lines(journal), ==, 0);
         unsigned n = 0;
         g_assert_cmpint(state_load_forgotten(dir, count_key, &n), ==, 0);
-        g_assert_cmpuint(n, ==, 3);
-        /* The next append realigns past the torn tail. */
-        g_autoptr(StateSnapshot) s3 = state_snapshot_new();
-        s3->forget = g_new0(StateForgotten, 1);
-        s3->forget[0] = (StateForgotten) { { 9, 9 }, 9000 };
-        s3->n_forget = 1;
-        g_assert_cmpint(state_save(dir, s3), ==, 0);
-        n = 0;
-        g_assert_cmpint(state_load_forgotten(dir, count_key, &n), ==, 0);
-        g_assert_cmpuint(n, ==, 4);
+        g_assert_cmpuint(n, ==, 1);
+
+        /* A commit older than the base (a crash before the journal was
+         * emptied) is not replayed over it. */
+        g_autoptr(StateSnapshot) old = state_snapshot_new();
+        old->seq = 3;
+        state_snapshot_remove_shot(old, "20251211-002");
+        g_assert_cmpint(state_save(dir, old, NULL), ==, 0);
+        g_autoptr(StateSnapshot) l3 = NULL;
+        g_assert_cmpint(state_load(dir, &l3), ==, 0);
+        g_assert_cmpuint(l3->n_shots, ==, 1);
+        g_assert_cmpuint(l3->version, ==, 4);
+
+        /* RawRoot changed: what forgotten2.bin holds no longer counts. */
+        g_autoptr(StateSnapshot) reset = state_snapshot_new();
+        reset->seq = 4;
+        reset->reset_forgotten = true;
+        g_assert_cmpint(state_save(dir, reset, NULL), ==, 0);
+        g_autoptr(StateSnapshot) l4 = NULL;
+        g_assert_cmpint(state_load(dir, &l4), ==, 0);
+        g_assert_true(l4->forgotten_reset);
 
         /* Version 2's digests of paths alone: read, with when they were written. */
         g_autofree char *legacy = g_build_filename(dir, "forgotten.bin", NULL);
-        EnginePathKey old[2] = { { 1, 2 }, { 3, 4 } };
-        g_assert_true(g_file_set_contents(legacy, (const char *) old, sizeof old, NULL));
+        EnginePathKey keys[2] = { { 1, 2 }, { 3, 4 } };
+        g_assert_true(g_file_set_contents(legacy, (const char *) keys, sizeof keys, NULL));
         n = 0;
         nsec_t written = 0;
         g_assert_cmpint(state_load_legacy_forgotten(dir, count_legacy, &n, &written), ==, 0);
         g_assert_cmpuint(n, ==, 2);
         g_assert_cmpint(written, >, 0);
+
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+        g_assert_cmpint(system(cmd), ==, 0);
+}
+
+/* What version 3 left (state.json without seq, a file a shot, a damaged
+ * one) is read; the first base replaces the shot files and keeps the
+ * damaged one aside. */
+static void test_upgrade_from_v3(void) {
+        g_autofree char *dir = g_dir_make_tmp("shotsync-state-XXXXXX", NULL);
+        g_autofree char *shots = g_build_filename(dir, "shots", NULL);
+        g_assert_cmpint(g_mkdir(shots, 0700), ==, 0);
+        g_autofree char *main = g_build_filename(dir, "state.json", NULL);
+        g_assert_true(g_file_set_contents(
+                main,
+                "{\"version\":3,\"paused\":false,\"last_shot\":\"20251211-002\",\"counters\":[{\"date\":20251211,"
+                "\"next\":3,\"used\":[1,2]}],\"shots\":[]}",
+                -1, NULL));
+        g_autoptr(StateSnapshot) one = state_snapshot_new();
+        add_shot(one, 2, "Trig");
+        size_t len;
+        g_autofree char *text = state_shot_to_data(&one->shots[0], &len);
+        g_autofree char *f2 = g_build_filename(shots, "20251211-002.json", NULL);
+        g_assert_true(g_file_set_contents(f2, text, (gssize) len, NULL));
+        g_autofree char *f9 = g_build_filename(shots, "20251211-009.json", NULL);
+        g_assert_true(g_file_set_contents(f9, "{\"date\":", -1, NULL));
+
+        g_autoptr(StateSnapshot) l = NULL;
+        g_assert_cmpint(state_load(dir, &l), ==, 0);
+        g_assert_cmpuint(l->version, ==, 3);
+        g_assert_cmpuint(l->seq, ==, 0);
+        g_assert_cmpuint(l->n_shots, ==, 1);
+        g_assert_cmpstr(l->last_shot, ==, "20251211-002");
+        g_assert_nonnull(l->bad);
+        g_assert_cmpuint(l->bad->len, ==, 1);
+        g_autofree char *aside = g_strconcat(f9, ".corrupt", NULL);
+        g_assert_cmpint(g_rename(f9, aside), ==, 0);
+
+        l->full = true;
+        l->write_main = true;
+        l->seq = 1;
+        g_assert_cmpint(state_save(dir, l, NULL), ==, 0);
+        g_assert_false(g_file_test(f2, G_FILE_TEST_EXISTS));
+        g_assert_true(g_file_test(aside, G_FILE_TEST_EXISTS));
+        g_autoptr(StateSnapshot) again = NULL;
+        g_assert_cmpint(state_load(dir, &again), ==, 0);
+        g_assert_cmpuint(again->version, ==, 4);
+        g_assert_cmpuint(again->n_shots, ==, 1);
+        g_assert_cmpuint(again->shots[0].number, ==, 2);
 
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
         g_assert_cmpint(system(cmd), ==, 0);
@@ -182,6 +285,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/state/round-trip", test_round_trip);
         g_test_add_func("/state/absorb", test_absorb);
         g_test_add_func("/state/files", test_files);
+        g_test_add_func("/state/upgrade-from-v3", test_upgrade_from_v3);
         g_test_add_func("/state/empty-dir", test_empty_dir);
         return g_test_run();
 }
