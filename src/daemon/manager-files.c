@@ -285,7 +285,7 @@ void manager_on_watch(Watcher *w, WatchEventType type, const char *path, void *u
         case WATCH_RESCAN:
                 log_notice("Events may have been lost (inotify overflow or the root replaced): rescanning %s.",
                            m->config->raw_root);
-                manager_request_scan(m);
+                manager_request_scan(m, true);
                 break;
         case WATCH_DEGRADED:
                 if (!m->degraded_watch)
@@ -315,14 +315,24 @@ typedef struct ScanJob {
         WorkItem item;
         char *root;
         ScanOptions options;
+        bool full;
+        ScanMemory *memory; /* the manager's, only ever touched by the scan worker */
         usec_t started;
         ScanResult *result;
         int error;
+        size_t next;        /* entries handed to the engine so far */
+        uint64_t seen_before;
 } ScanJob;
+
+/* Entries handed to the engine per turn of the event loop: a scan that
+ * found thousands of files leaves room for the bus and the timers. */
+#define SCAN_SLICE 1000
 
 static void scan_work(void *data) {
         ScanJob *j = data;
         j->error = scan_tree_with(j->root, &j->options, &j->result);
+        if (j->error >= 0 && !j->result->root_missing)
+                scan_memory_diff(j->memory, j->result, j->options.horizon, j->full);
 }
 
 /* Every camera folder present is a camera when none is configured (rule
@@ -342,10 +352,85 @@ static void register_camera_folders(Manager *m) {
         }
 }
 
+static void scan_job_free(ScanJob *j) {
+        scan_result_free(j->result);
+        g_free(j->root);
+        g_free(j);
+}
+
+void scan_job_abandon(ScanJob *j) {
+        scan_job_free(j);
+}
+
+static void scan_finish(Manager *m, ScanJob *j) {
+        ScanResult *r = j->result;
+        size_t gone = 0;
+        if (j->error >= 0 && !r->root_missing) {
+                /* A rescan is a diff: what waits for a trigger but is no
+                 * longer on disk (deleted, or its folder renamed while
+                 * events were lost) must not be grouped. A full scan listed
+                 * everything recent: only files known before the walk began
+                 * count (newer ones the walk may have missed). */
+                if (j->full) {
+                        g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
+                        for (size_t i = 0; i < r->n_entries; i++)
+                                g_hash_table_add(present, r->entries[i].path);
+                        g_autoptr(GPtrArray) waiting = engine_unassigned_paths(m->engine, j->started);
+                        for (guint i = 0; i < waiting->len; i++)
+                                if (!g_hash_table_contains(present, waiting->pdata[i])) {
+                                        engine_file_gone(m->engine, waiting->pdata[i]);
+                                        gone++;
+                                }
+                } else
+                        for (size_t i = 0; i < r->n_gone; i++) {
+                                engine_file_gone(m->engine, r->gone[i]);
+                                gone++;
+                        }
+                log_fields(m->initial_scan_done ? LOG_DEBUG : LOG_INFO, 0, NULL, NULL, NULL,
+                           "Scanned %s%s: %zu recent files %s in %zu folders, %" PRIu64 " new, %zu gone; %zu older "
+                           "files read and %zu folders passed over as history (MaxAgeSec=).",
+                           j->root, j->full ? "" : " (changes)", r->n_entries, j->full ? "listed" : "changed",
+                           r->n_dirs, m->stats.files_seen - j->seen_before, gone, r->n_history, r->n_dirs_passed);
+        }
+        m->scan_running = false;
+        m->scan_job = NULL;
+        if (!m->initial_scan_done) {
+                m->initial_scan_done = true;
+                manager_update_status(m);
+        }
+        scan_job_free(j);
+
+        if (m->scan_again) {
+                bool full = m->scan_again_full;
+                m->scan_again = m->scan_again_full = false;
+                manager_request_scan(m, full);
+        }
+        manager_schedule_flush(m);
+}
+
+int manager_on_scan_slice(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        ScanJob *j = m->scan_job;
+        if (!j) {
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                return 0;
+        }
+        ScanResult *r = j->result;
+        /* mtime order: shots found now are numbered as their triggers
+         * happened (rule 13). */
+        size_t end = MIN(r->n_entries, j->next + SCAN_SLICE);
+        for (; j->next < end; j->next++)
+                manager_file_seen(m, r->entries[j->next].path, r->entries[j->next].mtime);
+        if (j->next < r->n_entries)
+                return 0; /* the next slice on the next turn */
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        scan_finish(m, j);
+        return 0;
+}
+
 static void scan_done(WorkItem *item, Manager *m) {
         ScanJob *j = (ScanJob *) item;
 
-        m->scan_running = false;
         m->n_scans++;
         if (j->error < 0)
                 log_warning_errno(j->error, "Scanning %s failed: %m", j->root);
@@ -357,50 +442,22 @@ static void scan_done(WorkItem *item, Manager *m) {
                         for (char **e = r->errors; e && *e; e++)
                                 log_warning("Cannot read %s", *e);
                 register_camera_folders(m);
-                /* mtime order: shots found now are numbered as their
-                 * triggers happened (rule 13). */
-                uint64_t before = m->stats.files_seen;
-                g_autoptr(GHashTable) present = g_hash_table_new(g_str_hash, g_str_equal);
-                for (size_t i = 0; i < r->n_entries; i++) {
-                        manager_file_seen(m, r->entries[i].path, r->entries[i].mtime);
-                        g_hash_table_add(present, r->entries[i].path);
+                j->seen_before = m->stats.files_seen;
+                if (r->n_entries > 0 && m->scan_slice) {
+                        m->scan_job = j;
+                        (void) sd_event_source_set_enabled(m->scan_slice, SD_EVENT_ON);
+                        return;
                 }
-                /* A rescan is a diff: what waits for a trigger but is no
-                 * longer on disk (deleted, or its folder renamed while
-                 * events were lost) must not be grouped. Only files known
-                 * before the walk began: newer ones the walk may have missed. */
-                g_autoptr(GPtrArray) waiting = engine_unassigned_paths(m->engine, j->started);
-                size_t gone = 0;
-                for (guint i = 0; i < waiting->len; i++)
-                        if (!g_hash_table_contains(present, waiting->pdata[i])) {
-                                engine_file_gone(m->engine, waiting->pdata[i]);
-                                gone++;
-                        }
-                log_fields(m->initial_scan_done ? LOG_DEBUG : LOG_INFO, 0, NULL, NULL, NULL,
-                           "Scanned %s: %zu recent files in %zu folders, %" PRIu64 " new, %zu gone; %zu older files "
-                           "read and %zu folders passed over as history (MaxAgeSec=).",
-                           j->root, r->n_entries, r->n_dirs, m->stats.files_seen - before, gone, r->n_history,
-                           r->n_dirs_passed);
+                for (size_t i = 0; i < r->n_entries; i++)
+                        manager_file_seen(m, r->entries[i].path, r->entries[i].mtime);
         }
-        if (!m->initial_scan_done) {
-                m->initial_scan_done = true;
-                manager_update_status(m);
-        }
-
-        scan_result_free(j->result);
-        g_free(j->root);
-        g_free(j);
-
-        if (m->scan_again) {
-                m->scan_again = false;
-                manager_request_scan(m);
-        }
-        manager_schedule_flush(m);
+        scan_finish(m, j);
 }
 
-void manager_request_scan(Manager *m) {
+void manager_request_scan(Manager *m, bool full) {
         if (m->scan_running) {
                 m->scan_again = true;
+                m->scan_again_full = m->scan_again_full || full;
                 return;
         }
         ScanJob *j = g_new0(ScanJob, 1);
@@ -411,6 +468,8 @@ void manager_request_scan(Manager *m) {
                 .horizon = manager_horizon(m),
                 .until = m->once ? m->until : INT64_MAX,
         };
+        j->full = full;
+        j->memory = m->scan_memory;
         j->started = now_monotonic();
         m->scan_running = true;
         if (m->n_scans > 0) {
@@ -434,7 +493,7 @@ int manager_on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         bus_property_changed(m, "State");
                 }
         }
-        manager_request_scan(m);
+        manager_request_scan(m, false);
         (void) sd_event_source_set_time_relative(s, (uint64_t) (m->config->rescan_interval_sec * USEC_PER_SEC));
         return 0;
 }

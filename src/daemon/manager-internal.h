@@ -30,7 +30,11 @@ ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number, const char *
 void shot_data_maybe_release(Manager *m, ShotData *sd);
 
 void manager_schedule_flush(Manager *m);
-void manager_request_scan(Manager *m);
+/* full: every recent file is handed over (start, reload, lost events);
+ * otherwise only what changed since the last scan. */
+void manager_request_scan(Manager *m, bool full);
+int manager_on_scan_slice(sd_event_source *s, void *userdata);
+void scan_job_abandon(struct ScanJob *j);
 void manager_file_seen(Manager *m, const char *rel, nsec_t mtime);
 /* Files older are history (SPEC §2 rule 16): now − MaxAgeSec for the
  * service, --since for --once. */

@@ -657,6 +657,13 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
                 return log_error_errno(r, "Cannot create a timer: %m");
         (void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_OFF);
 
+        m->scan_memory = scan_memory_new();
+        r = sd_event_add_defer(m->event, &m->scan_slice, manager_on_scan_slice, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create a deferred source: %m");
+        (void) sd_event_source_set_enabled(m->scan_slice, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(m->scan_slice, "scan-slice");
+
         r = sd_event_add_defer(m->event, &m->flush_source, on_flush, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot create a deferred source: %m");
@@ -702,7 +709,7 @@ int manager_start(Manager *m) {
                         return r;
         }
 
-        manager_request_scan(m);
+        manager_request_scan(m, true);
         manager_schedule_flush(m);
         return 0;
 }
@@ -890,7 +897,7 @@ int manager_reload(Manager *m, char **ret_error) {
                         (void) sd_event_source_set_enabled(m->rescan_timer, SD_EVENT_OFF);
         }
         manager_cameras_reload(m);
-        manager_request_scan(m);
+        manager_request_scan(m, true);
         manager_schedule_flush(m);
 
         static const char *const props[] = { "RawRoot", "CleanRoot", "FullWindowSec", "TimeoutSec", "Cameras",
@@ -944,6 +951,11 @@ Manager *manager_free(Manager *m) {
         m->saver = worker_free(m->saver);
         sd_event_source_disable_unref(m->save_retry);
         m->reader = worker_free(m->reader);
+        sd_event_source_disable_unref(m->scan_slice);
+        if (m->scan_job)
+                /* Its result, being handed over a slice at a time. */
+                scan_job_abandon(m->scan_job);
+        scan_memory_free(m->scan_memory);
         watcher_free(m->watcher);
         sd_event_source_disable_unref(m->deadline_timer);
         sd_event_source_disable_unref(m->rescan_timer);

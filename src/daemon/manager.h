@@ -18,6 +18,7 @@
 #include "manifest.h"
 #include "notify.h"
 #include "publish.h"
+#include "scan.h"
 #include "state.h"
 #include "watcher.h"
 #include "worker.h"
@@ -97,7 +98,10 @@ struct Manager {
         GHashTable *shots; /* id → ShotData*: live ones and those still publishing */
 
         /* Scans */
-        bool scan_running, scan_again;
+        bool scan_running, scan_again, scan_again_full;
+        ScanMemory *scan_memory; /* the scan worker's: what the last scan listed */
+        struct ScanJob *scan_job; /* a result being handed to the engine a slice at a time */
+        sd_event_source *scan_slice;
         bool initial_scan_done;
         unsigned n_scans;
 

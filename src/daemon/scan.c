@@ -247,9 +247,67 @@ int scan_tree_with(const char *root, const ScanOptions *o, ScanResult **ret) {
         return 0;
 }
 
+typedef struct Remembered {
+        nsec_t mtime;
+        uint64_t size;
+} Remembered;
+
+struct ScanMemory {
+        GHashTable *files; /* path → Remembered* */
+};
+
+ScanMemory *scan_memory_new(void) {
+        ScanMemory *mem = g_new0(ScanMemory, 1);
+        mem->files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        return mem;
+}
+
+ScanMemory *scan_memory_free(ScanMemory *mem) {
+        if (!mem)
+                return NULL;
+        g_hash_table_unref(mem->files);
+        g_free(mem);
+        return NULL;
+}
+
+void scan_memory_diff(ScanMemory *mem, ScanResult *r, nsec_t horizon, bool full) {
+        GHashTable *now = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        size_t kept = 0;
+        for (size_t i = 0; i < r->n_entries; i++) {
+                ScanEntry *e = &r->entries[i];
+                Remembered *was = g_hash_table_lookup(mem->files, e->path);
+                bool same = was && was->mtime == e->mtime && was->size == e->size;
+                Remembered *rem = g_new(Remembered, 1);
+                *rem = (Remembered) { e->mtime, e->size };
+                g_hash_table_replace(now, g_strdup(e->path), rem);
+                if (same && !full) {
+                        g_free(e->path);
+                        continue;
+                }
+                r->entries[kept++] = *e;
+        }
+        r->n_entries = kept;
+
+        GPtrArray *gone = g_ptr_array_new();
+        GHashTableIter it;
+        void *k, *v;
+        g_hash_table_iter_init(&it, mem->files);
+        while (g_hash_table_iter_next(&it, &k, &v))
+                if (!g_hash_table_contains(now, k) && ((Remembered *) v)->mtime >= horizon)
+                        g_ptr_array_add(gone, g_strdup(k));
+        r->n_gone = gone->len;
+        g_ptr_array_add(gone, NULL);
+        g_strfreev(r->gone);
+        r->gone = (char **) g_ptr_array_free(gone, false);
+
+        g_hash_table_unref(mem->files);
+        mem->files = now;
+}
+
 ScanResult *scan_result_free(ScanResult *r) {
         if (!r)
                 return NULL;
+        g_strfreev(r->gone);
         for (size_t i = 0; i < r->n_entries; i++)
                 g_free(r->entries[i].path);
         g_free(r->entries);

@@ -43,7 +43,21 @@ typedef struct ScanResult {
         size_t n_errors; /* folders or files that could not be read (logged by the caller) */
         char **errors;   /* "path: strerror" for the first few, NULL-terminated */
         bool root_missing;
+        /* After scan_memory_diff(): */
+        char **gone;     /* listed last time, within the horizon, not now; NULL-terminated */
+        size_t n_gone;
 } ScanResult;
+
+/* What the last scan listed, kept on the scanning thread so that a
+ * periodic scan hands the event loop only what changed: its cost on the
+ * loop follows change, not the number of recent files. */
+typedef struct ScanMemory ScanMemory;
+ScanMemory *scan_memory_new(void);
+ScanMemory *scan_memory_free(ScanMemory *mem);
+/* Keeps in r only the entries new since the last scan or with another mtime
+ * or size (all of them when full), and sets r->gone; then remembers r's
+ * listing. Files older than horizon fall out of memory, not into gone. */
+void scan_memory_diff(ScanMemory *mem, ScanResult *r, nsec_t horizon, bool full);
 
 /* max_depth bounds how deep below the camera folder the walk goes (loops
  * are impossible without symlinks, but a hostile tree can be deep). */

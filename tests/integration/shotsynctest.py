@@ -280,6 +280,9 @@ TriggerKeyword=shot
     window = 10
     timeout = 30
     late_grace = 600
+    # The tests' shots are dated 2025-12-11 (T0): not history for them
+    # (SPEC §2 rule 16; test_history.py sets a real horizon).
+    max_age = 315360000
     extra_config = ""
     # Camera folders that exist before the daemon starts, as on a real site
     # (a folder created later is crawled and its fresh files settle first).
@@ -344,8 +347,7 @@ TriggerKeyword=shot
 RawRoot={raw}
 IgnoreKeywords=test;align
 RescanIntervalSec=0
-# The tests' shots are dated 2025-12-11 (T0): not history for them.
-MaxAgeSec=315360000
+MaxAgeSec={max_age}
 
 [Grouping]
 FullWindowSec={w}
@@ -357,7 +359,7 @@ CleanRoot={clean}
 {cameras}
 {extra}
 """.format(raw=self.raw, clean=self.clean, w=self.window, t=self.timeout, g=self.late_grace,
-           cameras=self.cameras, extra=self.extra_config)
+           cameras=self.cameras, extra=self.extra_config, max_age=self.max_age)
 
     def write_config(self, text=None):
         with open(self.config_path, "w") as f:
