@@ -767,6 +767,12 @@ int bus_manager_connect(Manager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
+        /* sd-bus would close the connection as the loop exits, before the
+         * shutdown answers a running Fire or FireAt and announces the
+         * shots it publishes; bus_manager_disconnect() flushes and closes. */
+        r = sd_bus_set_close_on_exit(m->bus, false);
+        if (r < 0)
+                return log_error_errno(r, "Cannot keep the bus open through the shutdown: %m");
 
         r = sd_event_add_defer(m->event, &m->props_source, on_props, m);
         if (r < 0)
