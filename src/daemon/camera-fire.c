@@ -83,10 +83,11 @@ static void fire_log(Fire *f) {
                 ok += good;
                 g_string_append_printf(s, "%s%s %s", i ? "; " : "", r->camera, r->status);
                 if (f->is_at && r->departure_usec > 0)
-                        g_string_append_printf(s, " %+" PRIi64 " µs from the instant",
+                        g_string_append_printf(s, ", left %+" PRIi64 " µs from the instant",
                                                (int64_t) r->departure_usec - f->t / NSEC_PER_USEC);
                 if (f->answered[i])
-                        g_string_append_printf(s, " %" PRIu64 " µs", r->latency_usec);
+                        g_string_append_printf(s, "%s%" PRIu64 " µs", f->is_at ? ", answered in " : " ",
+                                               r->latency_usec);
                 if (!good && !isempty(r->message))
                         g_string_append_printf(s, " (%s)", r->message);
         }
