@@ -150,7 +150,10 @@ static void *coordinator_main(void *p) {
                 camera_sleep_until(at->t);
                 camera_uncork(at->workers, at->n, at->corked, at->loaded, at->uncorked_ns);
                 camera_rt_leave(&saved);
-        }
+        } else
+                /* The cameras' own threads wait for the instant; the shot
+                 * opens then too. */
+                camera_sleep_until(at->t);
         at->released = true;
         finish(at);
         return NULL;
