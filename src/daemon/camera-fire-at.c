@@ -17,10 +17,13 @@
  *   the uncork is the departure of the commands;
  * - tells the loop, which opens the shot at the instant and collects the
  *   answers as for Fire.
- * Why not spin the last microseconds: bench/bench-fire-at.py measured it
- * (README, Benchmarks): with fewer CPUs than busy threads a spinning thread
- * holds a CPU another host's coordinator needs, and the wake-up it saves
- * (~25 µs here) is the same on every host, so it moves every host alike.
+ * Why it sleeps to the instant instead of spinning the last microseconds:
+ * bench/bench-fire-at.py measured both (README, Benchmarks). Spinning
+ * 60–500 µs brought the commands ~50 µs closer to the instant, but narrowed
+ * neither the spread between cameras nor its tail (on the test VM the
+ * hypervisor's: a lone SCHED_FIFO thread there wakes up to 4 ms late now
+ * and then), and it holds a CPU at real-time priority that the camera
+ * threads, or another daemon, may need.
  *
  * A clock step while waiting: both waits are absolute on CLOCK_REALTIME
  * (a futex for the long one, clock_nanosleep for the last), so they follow
