@@ -10,10 +10,12 @@ three daemons, so this is what the service adds; between real hosts add
 what chrony or PTP leave between their clocks (README).
 
 SPREAD_BOUND_USEC: bench/bench-fire-at.py measured the spread of the 12 on
-this loaded 2-CPU VM (median ~0.2 ms, p99 ~1 ms, worst of 50 rounds
-~1.5 ms, with and without real-time priority); 5 ms is well clear of that
-and still two orders of magnitude below what "one instant" means to a
-camera's exposure (the service's own deadline checks fail long before)."""
+this 2-CPU VM under others' load: median 0.1 ms with real-time priority,
+1–2.4 ms without (the daemons here may be denied it), the worst of 50
+rounds 1–15 ms in rounds where the VM stalled every daemon at once. 5 ms
+is clear of the typical rounds either way, and a round beyond it is
+repeated, up to three times: a stall is rare and independent, a
+regression of the service is in every round."""
 
 import ctypes
 import json
@@ -145,10 +147,9 @@ class TestFireAt(unittest.TestCase):
         names = [h.bus.address for h in self.hosts]
         note = clock_note()
         synced, err_usec = clock_state()
-        # A round of this VM may be held up by its hypervisor (a lone
-        # SCHED_FIFO thread here wakes up to ~4 ms late now and then, more
-        # under load): such rounds are rare and independent, a regression
-        # of the service is in every round. Up to 3 rounds.
+        # A round may be held up by the VM (a lone SCHED_FIFO thread here
+        # wakes up to ~4 ms late now and then, more under load): up to 3
+        # rounds (module docstring).
         spreads = []
         for attempt in range(3):
             before = self.counts()
