@@ -42,8 +42,8 @@ static void host_done(Host *h) {
 static bool host_failed(Host *h, sd_bus_message *m, const char *action) {
         if (!sd_bus_message_is_method_error(m, NULL))
                 return false;
-        h->status = ctl_error_sentence(sd_bus_message_get_error(m), sd_bus_message_get_errno(m), action, NULL, h->where,
-                                       &h->error);
+        h->status = ctl_error_sentence(sd_bus_message_get_error(m), -sd_bus_message_get_errno(m), action, NULL,
+                                       h->where, &h->error);
         return true;
 }
 

@@ -525,7 +525,8 @@ static int method_fire_at(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 return sd_bus_error_set(error, BUS_ERROR_PREFIX "NoCameras",
                                         "No gphoto2 camera is configured or connected ([Trigger] Ports=).");
 
-        /* Fired all the same: a lone host has nobody to disagree with. */
+        /* An unsynchronised clock does not stop it: a lone host has nobody
+         * to disagree with, and with others the note says why they may. */
         clock_refresh(m);
         g_autofree char *note = host_clock_note(&m->clock);
         if (note)
