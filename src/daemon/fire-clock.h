@@ -22,8 +22,9 @@
 /* The coordinator releases the camera threads this long before the
  * instant, so that each one's capture command is written into its corked
  * socket in time; the instant itself is the uncork. Measured on a loaded
- * 2-CPU machine with 3 daemons of 4 cameras each: every command is queued
- * within ~2 ms of the release (bench/bench-fire-at.py). */
+ * 2-CPU VM with 3 daemons of 4 cameras each (bench/bench-fire-at.py): the
+ * 4 commands of a daemon are queued ~0.6 ms after the release. The
+ * kernel's 200 ms cork ceiling is far. */
 #define FIRE_AT_RELEASE_LEAD_USEC (10 * USEC_PER_MSEC)
 
 /* The least lead a FireAt must give: the release lead plus the time to arm
