@@ -549,9 +549,10 @@ static void help(void) {
                "  2  invalid arguments              8  a Fire is already running\n"
                "  3  shotsyncd or the bus is not    9  reload refused the configuration\n"
                "     running                       10  fire --at: the instant has passed\n"
-               "  4  access denied (only root and       or is too close\n"
-               "     group shotsync may fire, pause, resume, reload, set metadata or\n"
-               "     renumber)\n"
+               "  4  access denied (only root and      or is too close\n"
+               "     group shotsync may fire,\n"
+               "     pause, resume, reload, set\n"
+               "     metadata or renumber)\n"
                "  fire --at on several shotsyncd: the status of their failures when they\n"
                "  agree, else 1.\n",
                program_invocation_short_name);
