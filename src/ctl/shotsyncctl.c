@@ -18,130 +18,199 @@
 JsonMode arg_json = JSON_OFF;
 bool arg_legend = true;
 bool arg_open_only = false;
-BusKind arg_bus_kind = BUS_KIND_SYSTEM;
-const char *arg_address = NULL;
+GArray *arg_targets = NULL;
+const char *arg_at = NULL;
 
-/* ---- connection and errors ---- */
+/* ---- targets, connection and errors ---- */
 
-char *ctl_bus_description(void) {
-        switch (arg_bus_kind) {
-        case BUS_KIND_USER:
+const Target *ctl_target(void) {
+        static const Target system_bus = { .kind = TARGET_SYSTEM };
+        return arg_targets && arg_targets->len > 0 ? &g_array_index(arg_targets, Target, 0) : &system_bus;
+}
+
+const char *ctl_target_name(const Target *t) {
+        switch (t->kind) {
+        case TARGET_SYSTEM:
+                return "localhost";
+        case TARGET_USER:
+                return "user bus";
+        default:
+                return t->arg;
+        }
+}
+
+char *ctl_target_description(const Target *t) {
+        switch (t->kind) {
+        case TARGET_USER:
                 return g_strdup("the session bus");
-        case BUS_KIND_ADDRESS:
-                return g_strdup_printf("the bus at %s", arg_address);
+        case TARGET_ADDRESS:
+                return g_strdup_printf("the bus at %s", t->arg);
+        case TARGET_HOST:
+                return g_strdup_printf("the system bus of host %s", t->arg);
+        case TARGET_MACHINE:
+                return g_strdup_printf("the system bus of machine %s", t->arg);
         default:
                 return g_strdup("the system bus");
         }
 }
 
-int ctl_connect(sd_bus **ret) {
+char *ctl_bus_description(void) {
+        return ctl_target_description(ctl_target());
+}
+
+int ctl_open(const Target *t, sd_bus **ret) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        g_autofree char *where = ctl_bus_description();
         int r;
 
-        switch (arg_bus_kind) {
-        case BUS_KIND_USER:
+        switch (t->kind) {
+        case TARGET_USER:
                 r = sd_bus_open_user(&bus);
                 break;
-        case BUS_KIND_ADDRESS:
+        case TARGET_ADDRESS:
                 r = sd_bus_new(&bus);
                 if (r >= 0)
-                        r = sd_bus_set_address(bus, arg_address);
+                        r = sd_bus_set_address(bus, t->arg);
                 if (r >= 0)
                         r = sd_bus_set_bus_client(bus, true);
                 if (r >= 0)
                         r = sd_bus_start(bus);
                 break;
+        case TARGET_HOST:
+                /* ssh to the host, systemd-stdio-bridge there: as systemctl -H. */
+                r = sd_bus_open_system_remote(&bus, t->arg);
+                break;
+        case TARGET_MACHINE:
+                r = sd_bus_open_system_machine(&bus, t->arg);
+                break;
         default:
                 r = sd_bus_open_system(&bus);
         }
-        if (r < 0) {
-                errno = -r;
-                if (r == -EACCES || r == -EPERM) {
-                        fprintf(stderr, "Access denied to %s: %m.\n", where);
-                        return CTL_EXIT_ACCESS_DENIED;
-                }
-                if (r == -EINVAL && arg_bus_kind == BUS_KIND_ADDRESS) {
-                        fprintf(stderr, "Not a D-Bus address: '%s'.\n", arg_address);
-                        return CTL_EXIT_USAGE;
-                }
-                fprintf(stderr, "Cannot connect to %s: %m. Is D-Bus running?\n", where);
-                return CTL_EXIT_NOT_RUNNING;
-        }
+        if (r < 0)
+                return r;
         (void) sd_bus_set_description(bus, "shotsyncctl");
         *ret = TAKE_PTR(bus);
         return 0;
 }
 
-int ctl_call_failed(const sd_bus_error *error, int r, const char *action, const char *shot_id) {
-        const char *msg = error && !isempty(error->message) ? error->message : NULL;
-        g_autofree char *where = ctl_bus_description();
+int ctl_open_failed(const Target *t, int r, char **ret_sentence) {
+        g_autofree char *where = ctl_target_description(t);
+        const char *e = g_strerror(-r);
 
-        errno = r < 0 ? -r : EIO;
+        if (r == -EACCES || r == -EPERM) {
+                *ret_sentence = g_strdup_printf("Access denied to %s: %s.", where, e);
+                return CTL_EXIT_ACCESS_DENIED;
+        }
+        if (r == -EINVAL && t->kind == TARGET_ADDRESS) {
+                *ret_sentence = g_strdup_printf("Not a D-Bus address: '%s'.", t->arg);
+                return CTL_EXIT_USAGE;
+        }
+        if (r == -EINVAL && t->kind == TARGET_HOST) {
+                *ret_sentence = g_strdup_printf("Not a host: '%s' (-H takes [USER@]HOST[:PORT][/MACHINE]).", t->arg);
+                return CTL_EXIT_USAGE;
+        }
+        if (r == -EINVAL && t->kind == TARGET_MACHINE) {
+                *ret_sentence = g_strdup_printf("Not a machine name: '%s' (-M takes [USER@]NAME).", t->arg);
+                return CTL_EXIT_USAGE;
+        }
+        if (t->kind == TARGET_MACHINE && (r == -ENXIO || r == -ENOENT || r == -EHOSTDOWN || r == -ESRCH)) {
+                *ret_sentence = g_strdup_printf("No running machine '%s' (machinectl list shows them): %s.", t->arg, e);
+                return CTL_EXIT_NOT_RUNNING;
+        }
+        *ret_sentence = g_strdup_printf("Cannot connect to %s: %s.%s", where, e,
+                                        t->kind == TARGET_HOST ? "" : " Is D-Bus running?");
+        return CTL_EXIT_NOT_RUNNING;
+}
+
+int ctl_connect(sd_bus **ret) {
+        const Target *t = ctl_target();
+        int r = ctl_open(t, ret);
+        if (r < 0) {
+                g_autofree char *sentence = NULL;
+                int status = ctl_open_failed(t, r, &sentence);
+                fprintf(stderr, "%s\n", sentence);
+                return status;
+        }
+        return 0;
+}
+
+int ctl_error_sentence(const sd_bus_error *error, int r, const char *action, const char *shot_id, const char *where,
+                       char **ret_sentence) {
+        const char *msg = error && !isempty(error->message) ? error->message : NULL;
+        const char *e = g_strerror(r < 0 ? -r : EIO);
+        char **out = ret_sentence;
+
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
             sd_bus_error_has_name(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
-                fprintf(stderr, "shotsyncd is not running (no owner for %s on %s).\n", BUS_NAME,
-                        where);
+                *out = g_strdup_printf("shotsyncd is not running (no owner for %s on %s).", BUS_NAME, where);
                 return CTL_EXIT_NOT_RUNNING;
         }
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED) ||
             (!sd_bus_error_is_set(error) && (r == -EACCES || r == -EPERM))) {
                 if (action)
-                        fprintf(stderr, "Access denied: only root and members of group shotsync may %s.\n", action);
+                        *out = g_strdup_printf("Access denied: only root and members of group shotsync may %s.", action);
                 else
-                        fprintf(stderr, "Access denied: %s\n", msg ?: strerror(errno));
+                        *out = g_strdup_printf("Access denied: %s", msg ?: e);
                 return CTL_EXIT_ACCESS_DENIED;
         }
         if (sd_bus_error_has_name(error, BUS_ERROR_PREFIX "NoSuchShot")) {
-                if (shot_id)
-                        fprintf(stderr, "No shot %s.\n", shot_id);
-                else
-                        fprintf(stderr, "%s\n", msg ?: "No such shot.");
+                *out = shot_id ? g_strdup_printf("No shot %s.", shot_id) : g_strdup(msg ?: "No such shot.");
                 return CTL_EXIT_NO_SUCH_SHOT;
         }
         if (sd_bus_error_has_name(error, BUS_ERROR_PREFIX "ShotExists")) {
-                fprintf(stderr, "%s Shot numbers are never reused: choose a number above the last shot of that day.\n",
-                        msg ?: "That shot exists.");
+                *out = g_strdup_printf("%s Shot numbers are never reused: choose a number above the last shot of "
+                                       "that day.",
+                                       msg ?: "That shot exists.");
                 return CTL_EXIT_SHOT_EXISTS;
         }
         if (sd_bus_error_has_name(error, BUS_ERROR_PREFIX "NoCameras")) {
-                fprintf(stderr,
-                        "No camera to fire: no gphoto2 camera is configured or ready "
-                        "(see [Trigger] Ports= in shotsync.conf and 'shotsyncctl cameras').\n");
+                *out = g_strdup("No camera to fire: no gphoto2 camera is configured or ready "
+                                "(see [Trigger] Ports= in shotsync.conf and 'shotsyncctl cameras').");
                 return CTL_EXIT_NO_CAMERAS;
         }
         if (sd_bus_error_has_name(error, BUS_ERROR_PREFIX "Busy")) {
-                fprintf(stderr, "A Fire is already running; try again when it has finished.\n");
+                *out = g_strdup("A Fire is already running; try again when it has finished.");
                 return CTL_EXIT_BUSY;
         }
+        if (sd_bus_error_has_name(error, BUS_ERROR_PREFIX "TooLate")) {
+                *out = g_strdup_printf("Too late: %s", msg ?: "the instant has passed.");
+                return CTL_EXIT_TOO_LATE;
+        }
         if (sd_bus_error_has_name(error, BUS_ERROR_PREFIX "InvalidConfig")) {
-                fprintf(stderr, "The configuration was refused; shotsyncd keeps running with the previous one.\n%s\n",
-                        msg ?: "");
+                *out = g_strdup_printf("The configuration was refused; shotsyncd keeps running with the previous "
+                                       "one.\n%s",
+                                       msg ?: "");
                 return CTL_EXIT_INVALID_CONFIG;
         }
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_INVALID_ARGS)) {
-                fprintf(stderr, "Invalid argument: %s\n", msg ?: "refused by shotsyncd.");
+                *out = g_strdup_printf("Invalid argument: %s", msg ?: "refused by shotsyncd.");
                 return CTL_EXIT_USAGE;
         }
         if (r == -ETIMEDOUT || sd_bus_error_has_name(error, SD_BUS_ERROR_NO_REPLY) ||
             sd_bus_error_has_name(error, SD_BUS_ERROR_TIMEOUT)) {
-                fprintf(stderr, "shotsyncd did not answer in time; it may be stuck (see journalctl -u shotsync).\n");
+                *out = g_strdup("shotsyncd did not answer in time; it may be stuck (see journalctl -u shotsync).");
                 return CTL_EXIT_FAILURE;
         }
         if (r == -ECONNRESET || r == -ENOTCONN || sd_bus_error_has_name(error, SD_BUS_ERROR_DISCONNECTED)) {
-                fprintf(stderr, "Lost the connection to %s.\n", where);
+                *out = g_strdup_printf("Lost the connection to %s%s%s.", where, msg ? ": " : "", msg ?: "");
                 return CTL_EXIT_NOT_RUNNING;
         }
         if (sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_METHOD) ||
             sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_OBJECT) ||
             sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_INTERFACE) ||
             sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_PROPERTY)) {
-                fprintf(stderr, "The running shotsyncd does not offer this (%s); is it another version than %s?\n",
-                        msg ?: error->name, PACKAGE_VERSION);
+                *out = g_strdup_printf("The running shotsyncd does not offer this (%s); is it another version than %s?",
+                                       msg ?: error->name, PACKAGE_VERSION);
                 return CTL_EXIT_FAILURE;
         }
-        fprintf(stderr, "Failed to %s: %s\n", action ?: "talk to shotsyncd", msg ?: strerror(errno));
+        *out = g_strdup_printf("Failed to %s: %s", action ?: "talk to shotsyncd", msg ?: e);
         return CTL_EXIT_FAILURE;
+}
+
+int ctl_call_failed(const sd_bus_error *error, int r, const char *action, const char *shot_id) {
+        g_autofree char *where = ctl_bus_description(), *sentence = NULL;
+        int status = ctl_error_sentence(error, r, action, shot_id, where, &sentence);
+        fprintf(stderr, "%s\n", sentence);
+        return status;
 }
 
 int ctl_new_call(sd_bus *bus, const char *member, sd_bus_message **ret) {
@@ -306,6 +375,9 @@ int verb_cameras(int argc, char **argv) {
 /* ---- fire ---- */
 
 int verb_fire(int argc, char **argv) {
+        if (arg_at)
+                return verb_fire_at(argc, argv);
+
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         _cleanup_(table_freep) Table *t = table_new("CAMERA", "PORT", "STATUS", "LATENCY", "MESSAGE", NULL);
@@ -413,7 +485,8 @@ static void help(void) {
                "                           \"today\" (the default) or \"yesterday\"\n"
                "  show SHOT_ID             Show a shot: files, missing cameras, timing, metadata\n"
                "  cameras                  List the gphoto2 cameras\n"
-               "  fire                     Fire every gphoto2 camera at once and open a shot\n"
+               "  fire [--at=TIME]         Fire every gphoto2 camera at once and open a shot;\n"
+               "                           with --at, at that instant on every shotsyncd named\n"
                "  meta SHOT_ID KEY=VALUE...\n"
                "                           Record metadata in a shot's manifest\n"
                "  next-shot [DATE] N       Number the next shot of DATE (default today) N\n"
@@ -430,6 +503,18 @@ static void help(void) {
                "     --system              Talk to shotsyncd on the system bus (default)\n"
                "     --user                Talk to shotsyncd on the session bus\n"
                "     --address=ADDRESS     Talk to shotsyncd on the bus at ADDRESS\n"
+               "  -H --host=[USER@]HOST[:PORT][/MACHINE]\n"
+               "                           Talk to shotsyncd on a remote host's system bus (ssh)\n"
+               "  -M --machine=[USER@]NAME Talk to shotsyncd on a local container's system bus\n"
+               "                           These five may be given several times and mixed for\n"
+               "                           'fire --at='; every other command talks to one\n"
+               "     --at=TIME             With 'fire': fire at that CLOCK_REALTIME instant,\n"
+               "                           chosen once for every shotsyncd named: +DELAY\n"
+               "                           (+500ms, +2s, +1.5s; units us, ms, s, min) counted\n"
+               "                           from when every one answered, @EPOCH[.FRACTION],\n"
+               "                           HH:MM[:SS[.FRACTION]] (local time today) or\n"
+               "                           YYYY-MM-DDTHH:MM[:SS[.FRACTION]][Z|+HH:MM]; at most\n"
+               "                           60 s ahead, at least 20 ms\n"
                "     --json[=short|pretty] Print JSON on stdout: one line (short, the default)\n"
                "                           or indented (pretty)\n"
                "     --no-legend           Print tables without header and footer\n"
@@ -442,6 +527,10 @@ static void help(void) {
                "  cameras  [{\"id\", \"model\", \"port\", \"state\"}]\n"
                "  fire     {\"shot_id\", \"results\": [{\"camera\", \"port\", \"status\",\n"
                "           \"message\", \"latency_usec\"}]}\n"
+               "  fire --at {\"at_usec\", \"hosts\": [{\"host\", \"status\", \"shot_id\", \"message\",\n"
+               "           \"clock_synchronized\", \"clock_error_usec\"}], \"results\": [{\"host\",\n"
+               "           \"shot_id\", \"camera\", \"port\", \"status\", \"message\",\n"
+               "           \"departure_usec\", \"offset_usec\"}]}\n"
                "  monitor  one object per line, {\"signal\": NAME, ARGUMENT: VALUE...} with the\n"
                "           argument names of the D-Bus interface; PropertiesChanged gives\n"
                "           {\"signal\", \"changed\": {...}, \"invalidated\": [...]}, and the\n"
@@ -459,9 +548,13 @@ static void help(void) {
                "     failed to capture)             7  no camera to fire\n"
                "  2  invalid arguments              8  a Fire is already running\n"
                "  3  shotsyncd or the bus is not    9  reload refused the configuration\n"
-               "     running\n"
-               "  4  access denied (only root and group shotsync may fire, pause, resume,\n"
-               "     reload, set metadata or renumber)\n",
+               "     running                       10  fire --at: the instant has passed\n"
+               "  4  access denied (only root and      or is too close\n"
+               "     group shotsync may fire,\n"
+               "     pause, resume, reload, set\n"
+               "     metadata or renumber)\n"
+               "  fire --at on several shotsyncd: the status of their failures when they\n"
+               "  agree, else 1.\n",
                program_invocation_short_name);
 }
 
@@ -480,6 +573,30 @@ static const Verb verbs[] = {
         { "monitor", 0, 0, verb_monitor },
 };
 
+/* Every -H, -M, --address, --user and --system names one more shotsyncd;
+ * naming one twice is a mistake (it would be fired twice). */
+static int add_target(const Target *t) {
+        static const char *const option[] = {
+                [TARGET_SYSTEM] = "--system", [TARGET_USER] = "--user", [TARGET_ADDRESS] = "--address",
+                [TARGET_HOST] = "-H/--host", [TARGET_MACHINE] = "-M/--machine",
+        };
+        if (t->kind != TARGET_SYSTEM && t->kind != TARGET_USER && isempty(t->arg)) {
+                fprintf(stderr, "%s needs a value.\n", option[t->kind]);
+                return CTL_EXIT_USAGE;
+        }
+        if (!arg_targets)
+                arg_targets = g_array_new(false, false, sizeof(Target));
+        for (guint i = 0; i < arg_targets->len; i++) {
+                const Target *o = &g_array_index(arg_targets, Target, i);
+                if (o->kind == t->kind && streq_ptr(o->arg, t->arg)) {
+                        fprintf(stderr, "%s%s%s is given twice.\n", option[t->kind], t->arg ? " " : "", t->arg ?: "");
+                        return CTL_EXIT_USAGE;
+                }
+        }
+        g_array_append_val(arg_targets, *t);
+        return 0;
+}
+
 /* Returns 0 to go on, a negative value to exit 0 (help, version), or an exit
  * status > 0. */
 static int parse_argv(int argc, char **argv) {
@@ -491,6 +608,7 @@ static int parse_argv(int argc, char **argv) {
                 ARG_JSON,
                 ARG_NO_LEGEND,
                 ARG_OPEN,
+                ARG_AT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -498,15 +616,18 @@ static int parse_argv(int argc, char **argv) {
                 { "system", no_argument, NULL, ARG_SYSTEM },
                 { "user", no_argument, NULL, ARG_USER },
                 { "address", required_argument, NULL, ARG_ADDRESS },
+                { "host", required_argument, NULL, 'H' },
+                { "machine", required_argument, NULL, 'M' },
+                { "at", required_argument, NULL, ARG_AT },
                 { "json", optional_argument, NULL, ARG_JSON },
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 { "open", no_argument, NULL, ARG_OPEN },
                 {},
         };
-        int c;
+        int c, r;
 
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "hH:M:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -515,18 +636,27 @@ static int parse_argv(int argc, char **argv) {
                         printf("shotsyncctl %s\n", PACKAGE_VERSION);
                         return -1;
                 case ARG_SYSTEM:
-                        arg_bus_kind = BUS_KIND_SYSTEM;
-                        break;
                 case ARG_USER:
-                        arg_bus_kind = BUS_KIND_USER;
-                        break;
                 case ARG_ADDRESS:
+                case 'H':
+                case 'M': {
+                        Target t = { .kind = c == ARG_SYSTEM ? TARGET_SYSTEM :
+                                             c == ARG_USER   ? TARGET_USER :
+                                             c == 'H'        ? TARGET_HOST :
+                                             c == 'M'        ? TARGET_MACHINE :
+                                                               TARGET_ADDRESS,
+                                     .arg = c == ARG_SYSTEM || c == ARG_USER ? NULL : optarg };
+                        r = add_target(&t);
+                        if (r > 0)
+                                return r;
+                        break;
+                }
+                case ARG_AT:
                         if (isempty(optarg)) {
-                                fprintf(stderr, "--address needs a D-Bus address.\n");
+                                fprintf(stderr, "--at needs an instant: +DELAY, @EPOCH, HH:MM:SS or an ISO 8601 time.\n");
                                 return CTL_EXIT_USAGE;
                         }
-                        arg_bus_kind = BUS_KIND_ADDRESS;
-                        arg_address = optarg;
+                        arg_at = optarg;
                         break;
                 case ARG_JSON:
                         if (!optarg || streq(optarg, "short"))
@@ -592,6 +722,17 @@ int main(int argc, char **argv) {
                 }
                 if (arg_open_only && v->run != verb_shots) {
                         fprintf(stderr, "--open goes with 'shots' only.\n");
+                        return CTL_EXIT_USAGE;
+                }
+                if (arg_at && v->run != verb_fire) {
+                        fprintf(stderr, "--at goes with 'fire' only.\n");
+                        return CTL_EXIT_USAGE;
+                }
+                if (arg_targets && arg_targets->len > 1 && !(v->run == verb_fire && arg_at)) {
+                        fprintf(stderr,
+                                "'%s' talks to one shotsyncd, but %u were named (-H, -M, --address, --user, "
+                                "--system); only 'fire --at=' fires several at once.\n",
+                                name, arg_targets->len);
                         return CTL_EXIT_USAGE;
                 }
                 r = v->run((int) n_args + 1, verb_argv);

@@ -29,13 +29,22 @@ enum {
         CTL_EXIT_NO_CAMERAS = 7,
         CTL_EXIT_BUSY = 8,
         CTL_EXIT_INVALID_CONFIG = 9,
+        CTL_EXIT_TOO_LATE = 10,
 };
 
-typedef enum BusKind {
-        BUS_KIND_SYSTEM,
-        BUS_KIND_USER,
-        BUS_KIND_ADDRESS,
-} BusKind;
+/* Where a shotsyncd is reached, as systemd's tools reach a bus. */
+typedef enum TargetKind {
+        TARGET_SYSTEM,  /* the local system bus */
+        TARGET_USER,    /* the session bus */
+        TARGET_ADDRESS, /* --address=ADDRESS */
+        TARGET_HOST,    /* -H [USER@]HOST[:PORT][/MACHINE]: a system bus over ssh */
+        TARGET_MACHINE, /* -M [USER@]NAME: the system bus of a local container */
+} TargetKind;
+
+typedef struct Target {
+        TargetKind kind;
+        const char *arg; /* as typed, for an address, host or machine */
+} Target;
 
 typedef enum JsonMode {
         JSON_OFF,
@@ -47,18 +56,41 @@ typedef enum JsonMode {
 extern JsonMode arg_json;
 extern bool arg_legend;
 extern bool arg_open_only;
-extern BusKind arg_bus_kind;
-extern const char *arg_address;
+extern GArray *arg_targets; /* Target, in the order given; empty: the system bus */
+extern const char *arg_at;  /* fire --at=, or NULL */
 
 /* ---- talking to shotsyncd (shotsyncctl.c) ---- */
 
-/* "the system bus", "the session bus" or "the bus at ADDRESS", newly
- * allocated. */
+/* The target of a verb that talks to one shotsyncd: the one named, or the
+ * system bus. */
+const Target *ctl_target(void);
+
+/* What names a target in tables: what was typed (the host, machine or
+ * address), "localhost" or "user bus". */
+const char *ctl_target_name(const Target *t);
+
+/* "the system bus", "the session bus", "the bus at ADDRESS", "the system
+ * bus of host HOST" or "… of machine NAME", newly allocated. */
+char *ctl_target_description(const Target *t);
+
+/* ctl_target_description() of ctl_target(). */
 char *ctl_bus_description(void);
 
-/* Connects to the bus the options name. On failure prints a sentence and
- * returns the exit status (> 0); 0 on success. */
+/* Opens the target's bus, negative errno on failure. */
+int ctl_open(const Target *t, sd_bus **ret);
+
+/* The sentence for a target that could not be opened (newly allocated)
+ * and its exit status. */
+int ctl_open_failed(const Target *t, int r, char **ret_sentence);
+
+/* Connects to ctl_target(). On failure prints a sentence and returns the
+ * exit status (> 0); 0 on success. */
 int ctl_connect(sd_bus **ret);
+
+/* The sentence for a failed call (newly allocated) and its exit status;
+ * `where` names the bus. */
+int ctl_error_sentence(const sd_bus_error *error, int r, const char *action, const char *shot_id, const char *where,
+                       char **ret_sentence);
 
 /* Prints the sentence for a failed call and returns its exit status. */
 int ctl_call_failed(const sd_bus_error *error, int r, const char *action, const char *shot_id);
@@ -91,6 +123,7 @@ char *ctl_date_arg(const char *s);
 int verb_status(int argc, char **argv);
 int verb_cameras(int argc, char **argv);
 int verb_fire(int argc, char **argv);
+int verb_fire_at(int argc, char **argv); /* fire-at.c: fire --at= on every target */
 int verb_simple(int argc, char **argv); /* pause, resume, reload */
 int verb_shots(int argc, char **argv);  /* shotsyncctl-shot.c */
 int verb_show(int argc, char **argv);

@@ -112,6 +112,40 @@ static int prop_rescans(sd_bus *bus, const char *path, const char *interface, co
         return sd_bus_message_append(reply, "u", (uint32_t) MIN(m->stats.rescans, UINT32_MAX));
 }
 
+static int prop_clock(sd_bus *bus, const char *path, const char *interface, const char *property,
+                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        if (streq(property, "ClockSynchronized"))
+                return sd_bus_message_append(reply, "b", (int) m->clock.synchronized);
+        return sd_bus_message_append(reply, "t", m->clock.error_usec);
+}
+
+/* ---- the host's clock, for FireAt ---- */
+
+/* The kernel changes the state only when a synchronisation daemon steers
+ * the clock (every few seconds to minutes) or gives up: a modest poll
+ * follows it, on the loop. */
+#define CLOCK_POLL_USEC (5 * USEC_PER_SEC)
+
+static void clock_refresh(Manager *m) {
+        HostClock c;
+        int r = host_clock_read(&c);
+        if (r < 0)
+                log_debug_errno(r, "Cannot read the clock's state with adjtimex(): %m");
+        if (c.synchronized != m->clock.synchronized)
+                bus_property_changed(m, "ClockSynchronized");
+        if (c.error_usec != m->clock.error_usec)
+                bus_property_changed(m, "ClockErrorUsec");
+        m->clock = c;
+}
+
+static int on_clock_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        clock_refresh(m);
+        (void) sd_event_source_set_time_relative(s, CLOCK_POLL_USEC);
+        return 0;
+}
+
 /* ---- access ---- */
 
 static bool user_in_group(uid_t uid, gid_t gid) {
@@ -398,12 +432,15 @@ static int method_list_cameras(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int append_results(sd_bus_message *msg, const FireResult *res, size_t n) {
+/* The last field: the capture latency (Fire, and the Fired signal), or the
+ * instant the command left (FireAt's reply). */
+static int append_results(sd_bus_message *msg, const FireResult *res, size_t n, bool departure) {
         int r = sd_bus_message_open_container(msg, 'a', "(sssst)");
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 g_autofree char *cam = utf8_escape_invalid(res[i].camera), *port = utf8_escape_invalid(res[i].port),
                                 *text = utf8_escape_invalid(res[i].message ?: "");
-                r = sd_bus_message_append(msg, "(sssst)", cam, port, res[i].status, text, res[i].latency_usec);
+                r = sd_bus_message_append(msg, "(sssst)", cam, port, res[i].status, text,
+                                          departure ? res[i].departure_usec : res[i].latency_usec);
         }
         if (r >= 0)
                 r = sd_bus_message_close_container(msg);
@@ -413,13 +450,14 @@ static int append_results(sd_bus_message *msg, const FireResult *res, size_t n) 
 static void fire_done(Manager *m, const char *shot_id, FireResult *res, size_t n, void *userdata) {
         sd_bus_message *call = userdata;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        bool at = streq_ptr(sd_bus_message_get_member(call), "FireAt");
 
         m->fire_running = false;
         int r = sd_bus_message_new_method_return(call, &reply);
         if (r >= 0)
                 r = sd_bus_message_append(reply, "s", shot_id ?: "");
         if (r >= 0)
-                r = append_results(reply, res, n);
+                r = append_results(reply, res, n, at);
         if (r >= 0)
                 (void) sd_bus_send(NULL, reply, NULL);
         sd_bus_message_unref(call);
@@ -429,8 +467,9 @@ static void fire_done(Manager *m, const char *shot_id, FireResult *res, size_t n
                 r = sd_bus_message_new_signal(m->bus, &sig, BUS_PATH, BUS_INTERFACE, "Fired");
                 if (r >= 0)
                         r = sd_bus_message_append(sig, "s", shot_id ?: "");
+                /* Fired keeps Fire's meaning for every listener: latency. */
                 if (r >= 0)
-                        r = append_results(sig, res, n);
+                        r = append_results(sig, res, n, false);
                 if (r >= 0)
                         (void) sd_bus_send(m->bus, sig, NULL);
         }
@@ -462,6 +501,55 @@ static int method_fire(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         return 1;
 }
 
+static int method_fire_at(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint64_t t_usec;
+
+        int r = check_privileged(m, msg, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "t", &t_usec);
+        if (r < 0)
+                return r;
+        nsec_t t = t_usec > (uint64_t) (INT64_MAX / NSEC_PER_USEC) ? INT64_MAX : (nsec_t) t_usec * NSEC_PER_USEC;
+        g_autofree char *why = NULL;
+        switch (fire_at_check(t, now_realtime(), &why)) {
+        case FIRE_AT_TOO_LATE:
+                return sd_bus_error_set(error, BUS_ERROR_PREFIX "TooLate", why);
+        case FIRE_AT_TOO_FAR:
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, why);
+        case FIRE_AT_OK:
+                break;
+        }
+        if (m->fire_running)
+                return sd_bus_error_set(error, BUS_ERROR_PREFIX "Busy", "A Fire is running.");
+        if (manager_cameras_count(m) == 0)
+                return sd_bus_error_set(error, BUS_ERROR_PREFIX "NoCameras",
+                                        "No gphoto2 camera is configured or connected ([Trigger] Ports=).");
+
+        /* An unsynchronised clock does not stop it: a lone host has nobody
+         * to disagree with, and with others the note says why they may. */
+        clock_refresh(m);
+        g_autofree char *note = host_clock_note(&m->clock);
+        if (note)
+                log_warning("FireAt: %s. The cameras fire when this host's clock reads the instant, which other "
+                            "hosts may not agree on.",
+                            note);
+
+        sd_bus_message_ref(msg);
+        r = manager_cameras_fire_at(m, t, note, fire_done, msg);
+        if (r < 0) {
+                sd_bus_message_unref(msg);
+                if (r == -EBUSY)
+                        return sd_bus_error_set(error, BUS_ERROR_PREFIX "Busy", "A Fire is running.");
+                if (r == -ENODEV)
+                        return sd_bus_error_set(error, BUS_ERROR_PREFIX "NoCameras", "No gphoto2 camera is ready.");
+                return r;
+        }
+        m->fire_running = true;
+        return 1;
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -476,8 +564,13 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("LastShot", "s", prop_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NextShotNumber", "u", prop_next_number, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Rescans", "u", prop_rescans, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ClockSynchronized", "b", prop_clock, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ClockErrorUsec", "t", prop_clock, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 
         SD_BUS_METHOD_WITH_NAMES("Fire", "", , "sa(sssst)", SD_BUS_PARAM(shot_id) SD_BUS_PARAM(results), method_fire,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("FireAt", "t", SD_BUS_PARAM(realtime_usec), "sa(sssst)",
+                                 SD_BUS_PARAM(shot_id) SD_BUS_PARAM(results), method_fire_at,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListCameras", "", , "a(ssss)", SD_BUS_PARAM(cameras), method_list_cameras,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
@@ -677,6 +770,12 @@ int bus_manager_connect(Manager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Cannot attach the bus to the event loop: %m");
+        /* sd-bus would close the connection as the loop exits, before the
+         * shutdown answers a running Fire or FireAt and announces the
+         * shots it publishes; bus_manager_disconnect() flushes and closes. */
+        r = sd_bus_set_close_on_exit(m->bus, false);
+        if (r < 0)
+                return log_error_errno(r, "Cannot keep the bus open through the shutdown: %m");
 
         r = sd_event_add_defer(m->event, &m->props_source, on_props, m);
         if (r < 0)
@@ -684,6 +783,14 @@ int bus_manager_connect(Manager *m) {
         (void) sd_event_source_set_enabled(m->props_source, SD_EVENT_OFF);
         (void) sd_event_source_set_priority(m->props_source, SD_EVENT_PRIORITY_IDLE);
         (void) arm_day_timer(m);
+
+        (void) host_clock_read(&m->clock);
+        r = sd_event_add_time_relative(m->event, &m->clock_timer, CLOCK_MONOTONIC, CLOCK_POLL_USEC, USEC_PER_SEC,
+                                       on_clock_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the clock timer: %m");
+        (void) sd_event_source_set_enabled(m->clock_timer, SD_EVENT_ON);
+        (void) sd_event_source_set_description(m->clock_timer, "clock-state");
 
         r = sd_bus_request_name(m->bus, BUS_NAME, 0);
         if (r == -EEXIST)
@@ -701,6 +808,7 @@ int bus_manager_connect(Manager *m) {
 void bus_manager_disconnect(Manager *m) {
         m->props_source = sd_event_source_disable_unref(m->props_source);
         m->day_timer = sd_event_source_disable_unref(m->day_timer);
+        m->clock_timer = sd_event_source_disable_unref(m->clock_timer);
         m->bus_slot = sd_bus_slot_unref(m->bus_slot);
         if (m->bus) {
                 (void) sd_bus_flush(m->bus);

@@ -5,7 +5,9 @@
  * shot, release them together, then collect their answers — or give up on
  * the late ones at the deadline; done() is called exactly once, from the
  * loop. In each camera's thread: wait at the barrier, send the capture
- * command, wait for the image to its own deadline, download it.
+ * command, wait for the image to its own deadline, download it. FireAt
+ * (camera-fire-at.c) releases the same way from a thread of its own, at an
+ * instant, and hands over to the same collection.
  *
  * What keeps the capture commands together (bench/bench-fire.py measures
  * it; figures in the closing note of the Fire issue):
@@ -50,29 +52,17 @@ static int64_t now_mono_ns(void) {
         return (int64_t) ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
 }
 
-typedef struct Fire {
-        uint32_t seq;
-        char shot_id[SHOT_ID_MAX];
-        nsec_t t;
-        usec_t released;
-        double timeout_sec;
-        size_t n, n_pending;
-        CameraWorker **workers; /* NULL where the camera was not fired */
-        FireResult *results;
-        bool *answered;
-        sd_event_source *timer;
-        FireDoneFn done;
-        void *userdata;
-} Fire;
-
 static void fire_free(Fire *f) {
         if (!f)
                 return;
         sd_event_source_disable_unref(f->timer);
         if (f->results)
                 fire_results_free(f->results, f->n);
+        camera_fire_at_free(f->at);
         g_free(f->workers);
         g_free(f->answered);
+        g_free(f->uncorked_ns);
+        g_free(f->note);
         g_free(f);
 }
 
@@ -82,7 +72,8 @@ void fire_results_free(FireResult *r, size_t n) {
         g_free(r);
 }
 
-/* One line per Fire, with every camera's result. */
+/* One line per Fire, with every camera's result: its latency, and for a
+ * FireAt how far from the instant its command left. */
 static void fire_log(Fire *f) {
         GString *s = g_string_new(NULL);
         size_t ok = 0;
@@ -91,13 +82,18 @@ static void fire_log(Fire *f) {
                 bool good = streq(r->status, "ok");
                 ok += good;
                 g_string_append_printf(s, "%s%s %s", i ? "; " : "", r->camera, r->status);
+                if (f->is_at && r->departure_usec > 0)
+                        g_string_append_printf(s, ", left %+" PRIi64 " µs from the instant",
+                                               (int64_t) r->departure_usec - f->t / NSEC_PER_USEC);
                 if (f->answered[i])
-                        g_string_append_printf(s, " %" PRIu64 " µs", r->latency_usec);
+                        g_string_append_printf(s, "%s%" PRIu64 " µs", f->is_at ? ", answered in " : " ",
+                                               r->latency_usec);
                 if (!good && !isempty(r->message))
                         g_string_append_printf(s, " (%s)", r->message);
         }
-        log_fields(ok == f->n ? LOG_INFO : LOG_WARNING, 0, f->shot_id, NULL, NULL, "Fire %s: %zu of %zu camera%s ok: %s.",
-                   f->shot_id, ok, f->n, f->n == 1 ? "" : "s", s->str);
+        log_fields(ok == f->n ? LOG_INFO : LOG_WARNING, 0, f->shot_id[0] ? f->shot_id : NULL, NULL, NULL,
+                   "%s %s: %zu of %zu camera%s ok: %s.", f->is_at ? "FireAt" : "Fire",
+                   f->shot_id[0] ? f->shot_id : "(no shot)", ok, f->n, f->n == 1 ? "" : "s", s->str);
         g_string_free(s, true);
 }
 
@@ -118,31 +114,45 @@ static void fire_collect(CameraManager *cm) {
                         f->n_pending--;
                 }
                 pthread_mutex_unlock(&w->lock);
+
+                /* A command that waited in its corked socket left at the
+                 * uncork, not when its thread wrote it. */
+                FireResult *r = &f->results[i];
+                if (f->answered[i] && f->uncorked_ns && f->uncorked_ns[i] > 0 && r->departure_usec > 0) {
+                        uint64_t uncorked = (uint64_t) f->uncorked_ns[i] / NSEC_PER_USEC;
+                        uint64_t answered = r->departure_usec + r->latency_usec;
+                        r->departure_usec = uncorked;
+                        r->latency_usec = answered > uncorked ? answered - uncorked : 0;
+                }
         }
 }
 
-/* Every camera answered, or the deadline passed, or the daemon stops. */
-static void fire_finish(CameraManager *cm, const char *why) {
+void camera_fire_finish(CameraManager *cm, const char *why) {
         Fire *f = TAKE_PTR(cm->fire);
 
         for (size_t i = 0; i < f->n; i++) {
                 CameraWorker *w = f->workers[i];
-                if (!w)
-                        continue;
-                w->in_fire = false;
-                if (f->answered[i])
-                        continue;
                 FireResult *r = &f->results[i];
-                g_free(r->message);
-                r->message = g_strdup(why);
-                pthread_mutex_lock(&w->lock);
-                if (w->fire_seq == f->seq && w->phase == PHASE_ARMED) {
-                        /* Still inside libgphoto2: not ready until it comes
-                         * back; cut its link so that it does so now. */
-                        w->overdue = true;
-                        camera_worker_abort_io(w);
+                if (w) {
+                        w->in_fire = false;
+                        if (!f->answered[i]) {
+                                g_free(r->message);
+                                r->message = g_strdup(why);
+                                pthread_mutex_lock(&w->lock);
+                                if (w->fire_seq == f->seq && w->phase == PHASE_ARMED) {
+                                        /* Still inside libgphoto2: not ready until it
+                                         * comes back; cut its link so that it does so now. */
+                                        w->overdue = true;
+                                        camera_worker_abort_io(w);
+                                }
+                                pthread_mutex_unlock(&w->lock);
+                        }
                 }
-                pthread_mutex_unlock(&w->lock);
+                if (f->note) {
+                        char *m = isempty(r->message) ? g_strdup(f->note) : g_strdup_printf("%s; %s", r->message, f->note);
+                        g_free(r->message);
+                        r->message = m;
+                }
         }
         fire_log(f);
         f->done(cm->manager, f->shot_id, f->results, f->n, f->userdata);
@@ -152,27 +162,40 @@ static void fire_finish(CameraManager *cm, const char *why) {
 
 static int on_fire_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         CameraManager *cm = userdata;
-        if (!cm->fire)
+        if (!cm->fire || cm->fire->at)
                 return 0;
         fire_collect(cm);
         g_autofree char *why = g_strdup_printf("timeout: no answer within %.3g s", cm->fire->timeout_sec);
-        fire_finish(cm, why);
+        camera_fire_finish(cm, why);
         return 0;
 }
 
 void camera_fire_notify(CameraManager *cm) {
         if (!cm->fire)
                 return;
+        if (cm->fire->at && !camera_fire_at_take(cm, cm->fire))
+                return;
+        if (!cm->fire) /* nothing was fired */
+                return;
         fire_collect(cm);
         if (cm->fire->n_pending == 0)
-                fire_finish(cm, "no answer");
+                camera_fire_finish(cm, "no answer");
 }
 
 void camera_fire_abort(CameraManager *cm, const char *why) {
         if (!cm->fire)
                 return;
+        if (cm->fire->at) {
+                if (!camera_fire_at_cancel(cm->fire)) {
+                        Fire *f = TAKE_PTR(cm->fire);
+                        camera_fire_not_fired(cm, f, "not fired: called off before the instant");
+                        return;
+                }
+                if (!camera_fire_at_take(cm, cm->fire) || !cm->fire)
+                        return;
+        }
         fire_collect(cm);
-        fire_finish(cm, why);
+        camera_fire_finish(cm, why);
 }
 
 static char *not_fired_reason(CameraWorker *w) {
@@ -189,61 +212,134 @@ static char *not_fired_reason(CameraWorker *w) {
         return s;
 }
 
+Fire *camera_fire_new(CameraManager *cm, uint32_t seq, FireDoneFn done, void *userdata) {
+        Manager *m = cm->manager;
+        size_t n = cm->workers->len;
+        Fire *f = g_new0(Fire, 1);
+
+        f->seq = seq;
+        f->timeout_sec = m->config->capture_timeout_sec;
+        f->n = n;
+        f->workers = g_new0(CameraWorker *, n);
+        f->results = g_new0(FireResult, n);
+        f->answered = g_new0(bool, n);
+        f->done = done;
+        f->userdata = userdata;
+        for (size_t i = 0; i < n; i++) {
+                CameraWorker *w = f->workers[i] = cm->workers->pdata[i];
+                FireResult *res = &f->results[i];
+                w->in_fire = true;
+                pthread_mutex_lock(&w->lock);
+                res->camera = g_strdup(w->id ?: w->port);
+                pthread_mutex_unlock(&w->lock);
+                res->port = g_strdup(w->port);
+                res->status = g_strdup("error");
+        }
+        return f;
+}
+
+void camera_fire_started(CameraManager *cm, Fire *f, const bool *armed, usec_t released) {
+        Manager *m = cm->manager;
+        int r;
+
+        f->released = released;
+        for (size_t i = 0; i < f->n; i++) {
+                CameraWorker *w = f->workers[i];
+                FireResult *res = &f->results[i];
+                g_free(res->message);
+                if (armed[i]) {
+                        f->n_pending++;
+                        res->message = g_strdup("no answer");
+                } else {
+                        res->message = not_fired_reason(w);
+                        w->in_fire = false;
+                        f->workers[i] = NULL;
+                }
+        }
+        usec_t timeout = (usec_t) (f->timeout_sec * USEC_PER_SEC);
+        r = sd_event_add_time(m->event, &f->timer, CLOCK_MONOTONIC,
+                              usec_add(usec_add(f->released, timeout), FIRE_MARGIN_USEC), 0, on_fire_deadline, cm);
+        if (r < 0)
+                log_warning_errno(r, "Fire: cannot arm its deadline (%m); waiting for every camera.");
+        else
+                (void) sd_event_source_set_description(f->timer, "fire-deadline");
+        cm->fire = f;
+}
+
+void camera_fire_not_fired(CameraManager *cm, Fire *f, const char *why) {
+        for (size_t i = 0; i < f->n; i++) {
+                if (f->workers[i])
+                        f->workers[i]->in_fire = false;
+                f->workers[i] = NULL;
+                g_free(f->results[i].message);
+                f->results[i].message = g_strdup(why);
+        }
+        cm->fire = f;
+        camera_fire_finish(cm, why);
+}
+
+/* ---- the steps of a release ---- */
+
+size_t camera_arm(CameraWorker **workers, size_t n, uint32_t seq, usec_t timeout, const char *root, nsec_t fire_at,
+                  bool kick, bool *armed, size_t *ret_settling) {
+        size_t n_armed = 0, settling = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                CameraWorker *w = workers[i];
+                if (armed[i])
+                        continue;
+                pthread_mutex_lock(&w->lock);
+                if (w->phase == PHASE_PARKED && !w->stop) {
+                        w->phase = PHASE_ARMED;
+                        w->fire_seq = seq;
+                        w->fire_timeout = timeout;
+                        w->fire_at = fire_at;
+                        w->corked = false;
+                        g_free(w->download_root);
+                        w->download_root = g_strdup(root);
+                        atomic_store_explicit(&w->at_barrier, 0, memory_order_relaxed);
+                        camera_worker_wake(w);
+                        armed[i] = true;
+                        n_armed++;
+                } else if (w->phase == PHASE_IDLE && w->open && !w->stop)
+                        settling++;
+                else if (kick && w->phase == PHASE_IDLE && !w->open) {
+                        w->kick = true;
+                        camera_worker_wake(w);
+                }
+                pthread_mutex_unlock(&w->lock);
+        }
+        *ret_settling = settling;
+        return n_armed;
+}
+
 /* Arms every parked worker; one that is just checking its link (a few ms)
  * is waited for a little, one that is backing off is told to retry now.
  * Returns the number armed. */
 static size_t arm_workers(CameraManager *cm, uint32_t seq, usec_t timeout, const char *root, bool *armed) {
-        size_t n = cm->workers->len, n_armed = 0;
+        CameraWorker **workers = (CameraWorker **) cm->workers->pdata;
+        size_t n = cm->workers->len, n_armed = 0, settling;
         usec_t until = now_monotonic() + SETTLE_USEC;
 
-        for (;;) {
-                size_t settling = 0;
-                for (size_t i = 0; i < n; i++) {
-                        CameraWorker *w = cm->workers->pdata[i];
-                        if (armed[i])
-                                continue;
-                        pthread_mutex_lock(&w->lock);
-                        if (w->phase == PHASE_PARKED) {
-                                w->phase = PHASE_ARMED;
-                                w->fire_seq = seq;
-                                w->fire_timeout = timeout;
-                                g_free(w->download_root);
-                                w->download_root = g_strdup(root);
-                                atomic_store_explicit(&w->at_barrier, 0, memory_order_relaxed);
-                                camera_worker_wake(w);
-                                armed[i] = true;
-                                n_armed++;
-                        } else if (w->phase == PHASE_IDLE && w->open)
-                                settling++;
-                        else if (w->phase == PHASE_IDLE && !w->open) {
-                                w->kick = true;
-                                camera_worker_wake(w);
-                        }
-                        pthread_mutex_unlock(&w->lock);
-                }
+        for (bool first = true;; first = false) {
+                n_armed += camera_arm(workers, n, seq, timeout, root, 0, first, armed, &settling);
                 if (settling == 0 || now_monotonic() >= until)
                         return n_armed;
                 usleep(200);
         }
 }
 
-/* Until every armed worker waits at the barrier (bounded: one that is not
- * there yet passes through late). */
-static void wait_at_barrier(CameraManager *cm, uint32_t seq, const bool *armed) {
+bool camera_wait_at_barrier(CameraWorker **workers, size_t n, uint32_t seq, const bool *armed, usec_t max) {
         usec_t start = now_monotonic();
         for (unsigned spins = 0;; spins++) {
                 bool all = true;
-                for (size_t i = 0; all && i < cm->workers->len; i++)
-                        if (armed[i]) {
-                                CameraWorker *w = cm->workers->pdata[i];
-                                all = atomic_load_explicit(&w->at_barrier, memory_order_acquire) == seq;
-                        }
+                for (size_t i = 0; all && i < n; i++)
+                        if (armed[i])
+                                all = atomic_load_explicit(&workers[i]->at_barrier, memory_order_acquire) == seq;
                 if (all)
-                        return;
-                if (now_monotonic() - start > BARRIER_WAIT_USEC) {
-                        log_warning("Fire: a camera thread did not reach the barrier in time; firing anyway.");
-                        return;
-                }
+                        return true;
+                if (now_monotonic() - start > max)
+                        return false;
                 if (spins < 1000)
                         sched_yield();
                 else
@@ -260,21 +356,22 @@ static void set_cork(CameraWorker *w, int on) {
                 (void) setsockopt(w->socks[i].fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
 }
 
-static size_t cork(CameraManager *cm, const bool *armed, bool *corked) {
-        size_t n = 0;
-        for (size_t i = 0; i < cm->workers->len; i++) {
-                CameraWorker *w = cm->workers->pdata[i];
+size_t camera_cork(CameraWorker **workers, size_t n, const bool *armed, bool *corked) {
+        size_t n_corked = 0;
+        for (size_t i = 0; i < n; i++) {
+                CameraWorker *w = workers[i];
                 if (!armed[i])
                         continue;
                 pthread_mutex_lock(&w->lock);
                 if (w->n_socks > 0 && camera_worker_socks_valid(w)) {
                         set_cork(w, 1);
+                        w->corked = true;
                         corked[i] = true;
-                        n++;
+                        n_corked++;
                 }
                 pthread_mutex_unlock(&w->lock);
         }
-        return n;
+        return n_corked;
 }
 
 /* Which of the worker's sockets hold a command (bit i for socks[i]);
@@ -294,43 +391,42 @@ static unsigned queued(CameraWorker *w, bool *ret_done) {
         return mask;
 }
 
-static void gather_and_uncork(CameraManager *cm, bool *corked) {
-        size_t n = cm->workers->len;
-        usec_t until = now_monotonic() + GATHER_USEC;
-        g_autofree unsigned *loaded = g_new0(unsigned, n);
-
+void camera_gather(CameraWorker **workers, size_t n, const bool *corked, unsigned *loaded, usec_t until) {
         for (;;) {
                 bool all = true;
                 for (size_t i = 0; all && i < n; i++)
                         if (corked[i]) {
-                                CameraWorker *w = cm->workers->pdata[i];
+                                CameraWorker *w = workers[i];
                                 pthread_mutex_lock(&w->lock);
                                 loaded[i] = queued(w, &all);
                                 pthread_mutex_unlock(&w->lock);
                         }
                 if (all || now_monotonic() >= until)
-                        break;
+                        return;
                 /* Sleep, not yield: the workers may share this CPU. */
                 (void) nanosleep(&(struct timespec) { .tv_nsec = 20 * 1000 }, NULL);
         }
+}
 
-        /* The sockets holding a command back to back, not preempted by
-         * what the first ones wake; then the others. */
-        CameraSched saved;
-        camera_rt_enter(cm, 2, &saved);
+void camera_uncork(CameraWorker **workers, size_t n, const bool *corked, const unsigned *loaded,
+                   int64_t *ret_uncorked_ns) {
+        /* The sockets holding a command back to back, not preempted by what
+         * the first ones wake (the caller runs SCHED_FIFO above the camera
+         * threads when it may); then the others. */
         for (int pass = 0; pass < 2; pass++)
                 for (size_t i = 0; i < n; i++) {
                         if (!corked[i])
                                 continue;
-                        CameraWorker *w = cm->workers->pdata[i];
+                        CameraWorker *w = workers[i];
                         int off = 0;
                         pthread_mutex_lock(&w->lock);
                         for (size_t k = 0; k < w->n_socks; k++)
                                 if (!!(loaded[i] & (1u << k)) == (pass == 0))
                                         (void) setsockopt(w->socks[k].fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
                         pthread_mutex_unlock(&w->lock);
+                        if (pass == 0 && loaded[i] && ret_uncorked_ns)
+                                ret_uncorked_ns[i] = now_realtime();
                 }
-        camera_rt_leave(&saved);
 }
 
 /* ---- Fire ---- */
@@ -344,16 +440,19 @@ int manager_cameras_fire(Manager *m, FireDoneFn done, void *userdata) {
         if (cm->fire)
                 return -EBUSY;
 
+        CameraWorker **workers = (CameraWorker **) cm->workers->pdata;
         size_t n = cm->workers->len;
         uint32_t seq = ++cm->seq ?: ++cm->seq;
         usec_t timeout = (usec_t) (m->config->capture_timeout_sec * USEC_PER_SEC);
         g_autofree bool *armed = g_new0(bool, n);
         g_autofree bool *corked = g_new0(bool, n);
+        g_autofree unsigned *loaded = g_new0(unsigned, n);
 
         size_t n_armed = arm_workers(cm, seq, timeout, m->config->download ? m->config->download_root : NULL, armed);
         if (n_armed == 0)
                 return -ENODEV;
-        wait_at_barrier(cm, seq, armed);
+        if (!camera_wait_at_barrier(workers, n, seq, armed, BARRIER_WAIT_USEC))
+                log_warning("Fire: a camera thread did not reach the barrier in time; firing anyway.");
 
         /* The fire instant: every armed worker is parked at the barrier. */
         nsec_t t = now_realtime();
@@ -364,48 +463,22 @@ int manager_cameras_fire(Manager *m, FireDoneFn done, void *userdata) {
                 camera_barrier_release(cm, seq);
                 return log_error_errno(r, "Fire: cannot open a shot: %m");
         }
-        size_t n_corked = n_armed > 1 ? cork(cm, armed, corked) : 0;
+        size_t n_corked = n_armed > 1 ? camera_cork(workers, n, armed, corked) : 0;
         atomic_store_explicit(&cm->fire_time, t, memory_order_relaxed);
         camera_barrier_release(cm, seq);
-        if (n_corked > 0)
-                gather_and_uncork(cm, corked);
+        if (n_corked > 0) {
+                camera_gather(workers, n, corked, loaded, now_monotonic() + GATHER_USEC);
+                CameraSched saved;
+                camera_rt_enter(cm, 2, &saved);
+                camera_uncork(workers, n, corked, loaded, NULL);
+                camera_rt_leave(&saved);
+        }
 
         /* Off the critical path from here on. */
-        Fire *f = g_new0(Fire, 1);
-        f->seq = seq;
+        Fire *f = camera_fire_new(cm, seq, done, userdata);
         g_strlcpy(f->shot_id, shot->id, sizeof f->shot_id);
         f->t = t;
-        f->released = (usec_t) (atomic_load(&cm->released_ns) / 1000);
-        f->timeout_sec = m->config->capture_timeout_sec;
-        f->n = n;
-        f->workers = g_new0(CameraWorker *, n);
-        f->results = g_new0(FireResult, n);
-        f->answered = g_new0(bool, n);
-        f->done = done;
-        f->userdata = userdata;
-        for (size_t i = 0; i < n; i++) {
-                CameraWorker *w = cm->workers->pdata[i];
-                FireResult *res = &f->results[i];
-                pthread_mutex_lock(&w->lock);
-                res->camera = g_strdup(w->id ?: w->port);
-                pthread_mutex_unlock(&w->lock);
-                res->port = g_strdup(w->port);
-                res->status = g_strdup("error");
-                if (armed[i]) {
-                        f->workers[i] = w;
-                        w->in_fire = true;
-                        f->n_pending++;
-                        res->message = g_strdup("no answer");
-                } else
-                        res->message = not_fired_reason(w);
-        }
-        r = sd_event_add_time(m->event, &f->timer, CLOCK_MONOTONIC,
-                              usec_add(usec_add(f->released, timeout), FIRE_MARGIN_USEC), 0, on_fire_deadline, cm);
-        if (r < 0)
-                log_warning_errno(r, "Fire: cannot arm its deadline (%m); waiting for every camera.");
-        else
-                (void) sd_event_source_set_description(f->timer, "fire-deadline");
-        cm->fire = f;
+        camera_fire_started(cm, f, armed, (usec_t) (atomic_load(&cm->released_ns) / 1000));
         log_fields(LOG_DEBUG, 0, f->shot_id, NULL, NULL, "Fire %s: %zu of %zu camera%s released (%zu corked).", f->shot_id,
                    n_armed, n, n == 1 ? "" : "s", n_corked);
         /* Answers that came meanwhile are in the eventfd already. */
@@ -433,6 +506,14 @@ static void barrier_wait(CameraManager *cm, uint32_t seq) {
         uint32_t go;
         while (!barrier_open(cm, seq, &go))
                 (void) futex(&cm->go, FUTEX_WAIT_PRIVATE, go);
+}
+
+void camera_sleep_until(nsec_t t) {
+        struct timespec ts = { .tv_sec = (time_t) (t / NSEC_PER_SEC), .tv_nsec = (long) (t % NSEC_PER_SEC) };
+        /* TIMER_ABSTIME on CLOCK_REALTIME: a clock step while sleeping moves
+         * the wake-up with it, so it is still "when the clock reads t". */
+        while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+                ;
 }
 
 void camera_barrier_release(CameraManager *cm, uint32_t seq) {
@@ -529,7 +610,8 @@ static int download_one(CameraWorker *w, const char *root, const char *id, const
 
 /* Parks the worker again in the same breath when the camera stays open, so
  * that a Fire right after this one's answer finds it ready. */
-static void post_result(CameraWorker *w, uint32_t seq, bool ok, char *message, uint64_t latency, bool park) {
+static void post_result(CameraWorker *w, uint32_t seq, bool ok, char *message, uint64_t latency, nsec_t sent,
+                        bool park) {
         pthread_mutex_lock(&w->lock);
         w->phase = park ? PHASE_PARKED : PHASE_IDLE;
         fire_result_clear(&w->result);
@@ -539,6 +621,7 @@ static void post_result(CameraWorker *w, uint32_t seq, bool ok, char *message, u
                 .status = g_strdup(ok ? "ok" : "error"),
                 .message = message,
                 .latency_usec = latency,
+                .departure_usec = sent > 0 ? (uint64_t) sent / NSEC_PER_USEC : 0,
         };
         w->result_seq = seq;
         w->overdue = false;
@@ -553,6 +636,7 @@ bool camera_worker_fire(CameraWorker *w) {
         pthread_mutex_lock(&w->lock);
         uint32_t seq = w->fire_seq;
         usec_t timeout = w->fire_timeout;
+        nsec_t at = w->fire_at;
         g_autofree char *root = g_strdup(w->download_root);
         g_autofree char *id = g_strdup(w->id ?: w->port);
         pthread_mutex_unlock(&w->lock);
@@ -569,13 +653,28 @@ bool camera_worker_fire(CameraWorker *w) {
                 return false;
         }
 
+        /* FireAt releases ahead of the instant: a command that cannot wait
+         * in a corked socket (USB, or no socket found) waits here. */
+        if (at > 0) {
+                pthread_mutex_lock(&w->lock);
+                bool corked = w->corked;
+                pthread_mutex_unlock(&w->lock);
+                if (!corked)
+                        camera_sleep_until(at);
+        }
+
         /* The critical path: the capture command, nothing else. */
         int64_t released = atomic_load_explicit(&cm->released_ns, memory_order_relaxed);
+        nsec_t sent = now_realtime();
         w->last_error[0] = 0;
         int r = gp_camera_trigger_capture(w->camera, w->context);
         int64_t triggered = now_mono_ns();
         camera_rt_leave(&saved);
         uint64_t latency = triggered > released ? (uint64_t) (triggered - released) / 1000 : 0;
+        if (at > 0) {
+                nsec_t answered = now_realtime();
+                latency = answered > sent ? (uint64_t) (answered - sent) / 1000 : 0;
+        }
 
         nsec_t t = atomic_load_explicit(&cm->fire_time, memory_order_relaxed);
         usec_t deadline = (usec_t) (released / 1000) + timeout;
@@ -677,6 +776,6 @@ done:
          * the next capture's. */
         if (!reopen && camera_worker_drain_events(w, 10) < 0)
                 reopen = true;
-        post_result(w, seq, ok, message, latency, !reopen);
+        post_result(w, seq, ok, message, latency, sent, !reopen);
         return reopen;
 }

@@ -4,8 +4,10 @@
 /* Shared between the camera manager's files: camera.c (the camera table,
  * libgphoto2's lists, USB hot-plug, life cycle), camera-fire.c (Fire: the
  * loop's side — arm, barrier, cork, results, deadline — and the camera
- * thread's — capture, wait, download) and camera-worker.c (the camera
- * thread: connect, identity, clock, checks, reconnect; PTP/IP workarounds).
+ * thread's — capture, wait, download), camera-fire-at.c (FireAt: the
+ * coordinator thread that releases the cameras for an instant) and
+ * camera-worker.c (the camera thread: connect, identity, clock, checks,
+ * reconnect; PTP/IP workarounds).
  *
  * Ownership: the loop thread owns CameraManager and creates, retires and
  * frees CameraWorkers. A worker thread touches only its own Camera and
@@ -63,6 +65,8 @@ struct CameraWorker {
         /* The Fire it is armed for or serves: */
         uint32_t fire_seq;
         usec_t fire_timeout;       /* µs after the release */
+        nsec_t fire_at;            /* FireAt: the CLOCK_REALTIME instant; 0 for Fire */
+        bool corked;               /* its command waits in its corked socket for the uncork */
         char *download_root;       /* NULL: leave the images on the camera */
         /* Its answer: */
         uint32_t result_seq;       /* == fire_seq once answered */
@@ -115,6 +119,30 @@ struct CameraManager {
         bool stopping;
 };
 
+typedef struct FireAt FireAt;
+
+/* A Fire or FireAt, from the call to done(); loop thread only. */
+typedef struct Fire {
+        uint32_t seq;
+        char shot_id[SHOT_ID_MAX];
+        nsec_t t;               /* the fire instant, CLOCK_REALTIME */
+        usec_t released;        /* CLOCK_MONOTONIC; 0 until the cameras are released */
+        double timeout_sec;
+        size_t n, n_pending;
+        CameraWorker **workers; /* every camera while it may be armed, then NULL where not fired */
+        FireResult *results;
+        bool *answered;
+        sd_event_source *timer;
+        FireDoneFn done;
+        void *userdata;
+
+        /* FireAt only: */
+        bool is_at;
+        FireAt *at;             /* its coordinator, until the loop takes in the release */
+        int64_t *uncorked_ns;   /* per camera: the uncork that sent its queued command; 0: none */
+        char *note;             /* added to every result's message (the clock's state), or NULL */
+} Fire;
+
 /* Every process-wide libgphoto2 operation (camera init/exit/free, list
  * loading, detection, port library loading, settings) runs under it. */
 extern pthread_mutex_t gphoto_lock;
@@ -129,12 +157,57 @@ void camera_fire_notify(CameraManager *cm);
 /* Finishes the running Fire now (the daemon stops). */
 void camera_fire_abort(CameraManager *cm, const char *why);
 
+/* A Fire of every camera in the table, none armed yet; each is marked
+ * in_fire so that it outlives a reload until the Fire is done. */
+Fire *camera_fire_new(CameraManager *cm, uint32_t seq, FireDoneFn done, void *userdata);
+/* The cameras were released at `released` (CLOCK_MONOTONIC µs): the
+ * unarmed ones get their reason, the deadline is set, and cm->fire is f. */
+void camera_fire_started(CameraManager *cm, Fire *f, const bool *armed, usec_t released);
+/* Answers f at once: every camera "not fired", for why (nothing was
+ * released). */
+void camera_fire_not_fired(CameraManager *cm, Fire *f, const char *why);
+/* Answers the running Fire with what it has, why for the cameras that did
+ * not answer. */
+void camera_fire_finish(CameraManager *cm, const char *why);
+
+/* The steps of a release, shared by Fire and FireAt; each takes the
+ * cameras as an array and the worker lock of each in turn. */
+/* One pass: arms the parked cameras; asks those backing off to connect now
+ * when kick; *ret_settling counts those busy with a short check, worth a
+ * new pass soon. Returns the number newly armed. */
+size_t camera_arm(CameraWorker **workers, size_t n, uint32_t seq, usec_t timeout, const char *root, nsec_t fire_at,
+                  bool kick, bool *armed, size_t *ret_settling);
+/* Until every armed camera waits at the barrier, for at most max µs;
+ * false when one did not come (it passes through late). */
+bool camera_wait_at_barrier(CameraWorker **workers, size_t n, uint32_t seq, const bool *armed, usec_t max);
+/* Corks the command sockets of the armed PTP/IP cameras; returns how many. */
+size_t camera_cork(CameraWorker **workers, size_t n, const bool *armed, bool *corked);
+/* Until each corked camera's command waits in its socket, or `until`
+ * (CLOCK_MONOTONIC µs); loaded[i] says which of its sockets hold one. */
+void camera_gather(CameraWorker **workers, size_t n, const bool *corked, unsigned *loaded, usec_t until);
+/* Uncorks: the sockets holding a command back to back, then the others;
+ * ret_uncorked_ns (may be NULL) gets the CLOCK_REALTIME instant right after
+ * each camera's loaded sockets went. */
+void camera_uncork(CameraWorker **workers, size_t n, const bool *corked, const unsigned *loaded,
+                   int64_t *ret_uncorked_ns);
+
+/* camera-fire-at.c */
+/* The coordinator said it is done: takes in the release (opens the shot,
+ * starts collecting answers). Returns false while it still waits. */
+bool camera_fire_at_take(CameraManager *cm, Fire *f);
+/* Calls the coordinator off and joins it; returns true when it had
+ * released the cameras already (then camera_fire_at_take() goes on). */
+bool camera_fire_at_cancel(Fire *f);
+void camera_fire_at_free(FireAt *at);
+
 /* The camera's thread, in camera-fire.c: released at the barrier, fires,
  * waits, downloads, answers. Returns true when the camera must be
  * re-opened. */
 bool camera_worker_fire(CameraWorker *w);
 /* Wakes every worker waiting at the barrier. */
 void camera_barrier_release(CameraManager *cm, uint32_t seq);
+/* Sleeps until the CLOCK_REALTIME instant t (ns). */
+void camera_sleep_until(nsec_t t);
 
 /* camera-worker.c */
 static inline bool camera_worker_should_stop(CameraWorker *w) {

@@ -18,7 +18,8 @@ typedef struct FireResult {
         char *port;
         char *status;  /* "ok" or "error" */
         char *message;
-        uint64_t latency_usec;
+        uint64_t latency_usec;   /* from the release (Fire) or the command's departure (FireAt) to the answer */
+        uint64_t departure_usec; /* CLOCK_REALTIME µs the capture command left; 0: it did not */
 } FireResult;
 
 int manager_cameras_start(Manager *m);
@@ -39,4 +40,9 @@ typedef void (*FireDoneFn)(Manager *m, const char *shot_id, FireResult *results,
 /* Fires every camera at once; done is called from the event loop when all
  * answered or timed out. -ENODEV: no camera; -EBUSY: a Fire is running. */
 int manager_cameras_fire(Manager *m, FireDoneFn done, void *userdata);
+/* Fires every camera at the CLOCK_REALTIME instant t (ns), checked by the
+ * caller with fire_at_check(); returns at once, opens the shot at t, and
+ * calls done as Fire does. note (may be NULL) is added to every result's
+ * message. Same errors as manager_cameras_fire(). */
+int manager_cameras_fire_at(Manager *m, nsec_t t, const char *note, FireDoneFn done, void *userdata);
 void fire_results_free(FireResult *r, size_t n);

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "fire-clock.h"
 #include "manifest.h"
 #include "notify.h"
 #include "publish.h"
@@ -138,6 +139,8 @@ struct Manager {
         sd_event_source *day_timer; /* local midnight: NextShotNumber is today's */
         GPtrArray *props_changed; /* property names pending PropertiesChanged */
         bool fire_running;
+        HostClock clock;             /* as last announced (ClockSynchronized, ClockErrorUsec) */
+        sd_event_source *clock_timer;
         unsigned n_pending_calls; /* in every shot's pending_calls */
         CameraManager *cameras;
 };

@@ -18,7 +18,7 @@
 #include "panel.h"
 
 #define RECONNECT_SEC 2
-#define CALL_TIMEOUT_MSEC 65000 /* Fire waits for every camera (SPEC §4) */
+#define CALL_TIMEOUT_MSEC 65000 /* Fire waits for every camera (SPEC §4); FireAt adds its delay */
 
 static void connect_bus(Panel *p);
 
@@ -175,7 +175,7 @@ static void on_shot_updated(ShotsyncShotsync1 *o, const char *id, const char *st
 }
 
 static void on_fired(ShotsyncShotsync1 *o, const char *shot_id, GVariant *results, gpointer userdata) {
-        controls_fired(userdata, shot_id, results);
+        controls_fired(userdata, shot_id, results, 0);
 }
 
 /* ---- connection ---- */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* The controls: Fire, Pause/Resume and the next shot number, and the result
- * of the last Fire per camera with its latency (from our own call or from
- * the Fired signal when someone else fired).
+/* The controls: Fire (now, or after a delay: FireAt), Pause/Resume and the
+ * next shot number, and the result of the last Fire per camera with its
+ * latency (from our own call or from the Fired signal when someone else
+ * fired), or for our own FireAt how far from the instant each command
+ * left.
  *
  * Only root and members of group "shotsync" may call these (SPEC §4). The
  * panel does not guess who it is: it calls, and when the bus or the service
@@ -20,6 +22,9 @@ static const char denied_text[] =
         "Not allowed: only root and members of group “shotsync” may fire, pause, resume or renumber "
         "(the bus answered AccessDenied).";
 static const char down_text[] = "The shotsync service is not running.";
+
+/* FireAt's reply comes once every camera answered after the instant. */
+#define FIRE_REPLY_MSEC 65000
 
 static bool focus_inside(GtkWidget *w) {
         GtkRoot *root = gtk_widget_get_root(w);
@@ -51,8 +56,15 @@ void controls_update(Panel *p) {
         gtk_widget_set_sensitive(p->fire_button, !why && !p->firing);
         set_reason(p->fire_button, why,
                    p->firing ? "Firing: waiting for every camera to answer" :
-                               "Fire every configured camera at once and open a shot for that instant");
+                               "Fire every configured camera at once (after the delay below, if any) and open "
+                               "a shot for that instant");
         panel_name_widget(p->fire_button, p->firing ? "Firing" : "Fire");
+        if (why && focus_inside(p->delay_spin))
+                gtk_root_set_focus(gtk_widget_get_root(p->delay_spin), NULL);
+        gtk_widget_set_sensitive(p->delay_spin, !why && !p->firing);
+        set_reason(p->delay_spin, why,
+                   "0: Fire fires at once. N: the cameras fire N ms after the click, at an instant chosen "
+                   "then (FireAt); other hosts given the same instant fire with them");
 
         if (!gtk_button_get_child(GTK_BUTTON(p->pause_button)) ||
             GPOINTER_TO_INT(g_object_get_data(G_OBJECT(p->pause_button), "paused")) != paused) {
@@ -113,18 +125,22 @@ static bool call_failed(Panel *p, const char *what, const GError *error) {
 
 static void on_fire_done(GObject *src, GAsyncResult *res, gpointer userdata) {
         g_autoptr(GError) error = NULL;
-        g_autofree char *shot_id = NULL;
-        g_autoptr(GVariant) results = NULL;
-        bool ok = shotsync_shotsync1_call_fire_finish(SHOTSYNC_SHOTSYNC1(src), &shot_id, &results, res, &error);
-        if (!ok && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_autoptr(GVariant) reply = g_dbus_proxy_call_finish(G_DBUS_PROXY(src), res, &error);
+        if (!reply && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                 return;
         Panel *p = userdata;
+        bool at = p->fire_at_usec > 0;
         p->firing = false;
-        if (!ok) {
-                call_failed(p, "Fire", error);
+        if (!reply) {
+                call_failed(p, at ? "Fire after a delay" : "Fire", error);
                 return;
         }
-        controls_fired(p, shot_id, results);
+        const char *shot_id;
+        g_autoptr(GVariant) results = NULL;
+        g_variant_get(reply, "(&s@a(sssst))", &shot_id, &results);
+        g_free(p->fire_at_shot);
+        p->fire_at_shot = at && *shot_id ? g_strdup(shot_id) : NULL;
+        controls_fired(p, shot_id, results, p->fire_at_usec);
         panel_message(p, false, "%s", *shot_id ? "Fired." : "Fired, but no shot could be opened.");
         controls_update(p);
 }
@@ -133,13 +149,31 @@ static void on_fire(GtkButton *button, gpointer userdata) {
         Panel *p = userdata;
         if (!panel_service_up(p) || p->denied || p->firing)
                 return;
+        gtk_spin_button_update(GTK_SPIN_BUTTON(p->delay_spin));
+        guint delay_ms = (guint) gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(p->delay_spin));
         p->firing = true;
-        panel_message(p, false, "Firing…");
+        if (delay_ms == 0) {
+                p->fire_at_usec = 0;
+                panel_message(p, false, "Firing…");
+                g_dbus_proxy_call(G_DBUS_PROXY(p->proxy), "Fire", NULL, G_DBUS_CALL_FLAGS_NONE, -1, p->cancel,
+                                  on_fire_done, p);
+        } else {
+                /* The instant is chosen now, at the click. */
+                p->fire_at_usec = (guint64) g_get_real_time() + (guint64) delay_ms * 1000;
+                g_autofree char *when = panel_format_time(p->fire_at_usec, false);
+                panel_message(p, false, "Firing at %s…", when);
+                g_dbus_proxy_call(G_DBUS_PROXY(p->proxy), "FireAt", g_variant_new("(t)", p->fire_at_usec),
+                                  G_DBUS_CALL_FLAGS_NONE, FIRE_REPLY_MSEC + (int) delay_ms, p->cancel, on_fire_done,
+                                  p);
+        }
         controls_update(p);
-        shotsync_shotsync1_call_fire(p->proxy, p->cancel, on_fire_done, p);
 }
 
-void controls_fired(Panel *p, const char *shot_id, GVariant *results) {
+void controls_fired(Panel *p, const char *shot_id, GVariant *results, guint64 at_usec) {
+        /* Our own FireAt's Fired signal: its reply, with the offsets, is shown. */
+        if (at_usec == 0 && p->fire_at_shot && g_str_equal(shot_id, p->fire_at_shot))
+                return;
+
         GtkWidget *child;
         while ((child = gtk_widget_get_first_child(p->fire_box)))
                 gtk_box_remove(GTK_BOX(p->fire_box), child);
@@ -147,8 +181,8 @@ void controls_fired(Panel *p, const char *shot_id, GVariant *results) {
         gsize n = g_variant_n_children(results), ok = 0;
         for (gsize i = 0; i < n; i++) {
                 const char *camera, *port, *status, *message;
-                guint64 latency;
-                g_variant_get_child(results, i, "(&s&s&s&st)", &camera, &port, &status, &message, &latency);
+                guint64 last;
+                g_variant_get_child(results, i, "(&s&s&s&st)", &camera, &port, &status, &message, &last);
                 bool good = g_str_equal(status, "ok");
                 ok += good;
 
@@ -164,8 +198,10 @@ void controls_fired(Panel *p, const char *shot_id, GVariant *results) {
                 GtkWidget *texts = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
                 g_autofree char *head = NULL;
                 g_autofree char *lat = NULL;
-                if (latency > 0)
-                        lat = g_strdup_printf(latency < 100000 ? "%.1f ms" : "%.0f ms", latency / 1000.0);
+                if (at_usec > 0 && last > 0) /* FireAt: when the command left */
+                        lat = g_strdup_printf("%+" G_GINT64_FORMAT " µs", (gint64) (last - at_usec));
+                else if (last > 0)
+                        lat = g_strdup_printf(last < 100000 ? "%.1f ms" : "%.0f ms", last / 1000.0);
                 head = g_strdup_printf("%s  %s", camera, lat ?: "");
                 GtkWidget *l = gtk_label_new(head);
                 gtk_widget_add_css_class(l, "latency");
@@ -186,15 +222,19 @@ void controls_fired(Panel *p, const char *shot_id, GVariant *results) {
                 gtk_box_append(GTK_BOX(row), texts);
 
                 panel_set_a11y_label(row, "Camera %s: %s%s%s%s%s", camera, good ? "ok" : "error",
-                                     lat ? ", latency " : "", lat ?: "", *message ? ", " : "", message);
+                                     !lat              ? "" :
+                                     at_usec > 0       ? ", left the instant " :
+                                                         ", latency ",
+                                     lat ?: "", *message ? ", " : "", message);
                 gtk_box_append(GTK_BOX(p->fire_box), row);
         }
 
-        g_autofree char *title = NULL;
+        g_autofree char *title = NULL, *when = at_usec > 0 ? panel_format_time(at_usec, false) : NULL;
         if (n == 0)
                 title = g_strdup_printf("Fire: no camera answered");
         else if (*shot_id)
-                title = g_strdup_printf("Shot %s: %zu of %zu ok", shot_id, ok, n);
+                title = g_strdup_printf("Shot %s: %zu of %zu ok%s%s", shot_id, ok, n, when ? ", fired at " : "",
+                                        when ?: "");
         else
                 title = g_strdup_printf("No shot opened: %zu of %zu ok", ok, n);
         gtk_label_set_text(GTK_LABEL(p->fire_title), title);
@@ -294,6 +334,19 @@ GtkWidget *controls_new(Panel *p) {
         gtk_button_set_child(GTK_BUTTON(p->fire_button), fire_v);
         g_signal_connect(p->fire_button, "clicked", G_CALLBACK(on_fire), p);
         gtk_box_append(GTK_BOX(box), p->fire_button);
+
+        /* Fire after a delay: FireAt at the click + N ms (SPEC §4). */
+        GtkWidget *drow = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 10);
+        GtkWidget *dlabel = gtk_label_new_with_mnemonic("Fire _after");
+        gtk_box_append(GTK_BOX(drow), dlabel);
+        p->delay_spin = gtk_spin_button_new_with_range(0, 60000, 100);
+        gtk_spin_button_set_digits(GTK_SPIN_BUTTON(p->delay_spin), 0);
+        gtk_spin_button_set_numeric(GTK_SPIN_BUTTON(p->delay_spin), TRUE);
+        gtk_widget_set_hexpand(p->delay_spin, TRUE);
+        gtk_label_set_mnemonic_widget(GTK_LABEL(dlabel), p->delay_spin);
+        gtk_box_append(GTK_BOX(drow), p->delay_spin);
+        gtk_box_append(GTK_BOX(drow), gtk_label_new("ms"));
+        gtk_box_append(GTK_BOX(box), drow);
 
         p->pause_button = gtk_button_new();
         gtk_widget_add_css_class(p->pause_button, "big");

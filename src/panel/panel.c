@@ -364,6 +364,7 @@ Panel *panel_free(Panel *p) {
         g_hash_table_unref(p->recent_rows);
         g_hash_table_unref(p->details);
         g_free(p->bus_error);
+        g_free(p->fire_at_shot);
         g_free((char *) p->opts.address);
         g_object_unref(p->app);
         g_free(p);

@@ -116,6 +116,9 @@ struct Panel {
         GtkWidget *fire_button, *pause_button, *number_spin, *number_button, *number_label;
         GtkWidget *denied_label, *message_label;
         GtkWidget *fire_title, *fire_box;
+        GtkWidget *delay_spin;     /* ms: 0 fires now (Fire), N at now + N ms (FireAt) */
+        guint64 fire_at_usec;      /* the instant of our FireAt under way or last answered, 0: none */
+        char *fire_at_shot;        /* its shot, whose Fired signal is already shown */
         bool number_edited;  /* the user typed a number not yet sent */
         bool number_syncing; /* the panel itself is setting the number */
 };
@@ -161,4 +164,7 @@ void details_show(Panel *p, const char *id);
 /* panel-controls.c */
 GtkWidget *controls_new(Panel *p);
 void controls_update(Panel *p);
-void controls_fired(Panel *p, const char *shot_id, GVariant *results);
+/* A Fire's or FireAt's results; at_usec is the FireAt's instant (the
+ * results' last field is then the departure of each command), 0 for Fire
+ * and the Fired signal (the latency). */
+void controls_fired(Panel *p, const char *shot_id, GVariant *results, guint64 at_usec);

@@ -15,10 +15,19 @@ import time
 from shotsynctest import BUILD_DIR, DEFAULT_TIMEOUT
 
 FAKECAM = os.path.join(BUILD_DIR, "tests", "fakecam", "shotsync-fakecam")
+_networks_taken = set()
+
+
 def pick_network():
     """A random 127.A.B.0/24: parallel runs (and other tests' emulators on
-    127.0.0.x) do not collide; every 127/8 address works without setup."""
-    return "127.%d.%d" % (random.randint(20, 219), random.randint(1, 250))
+    127.0.0.x) do not collide; every 127/8 address works without setup.
+    Never the same twice in one process: several daemons of one test (FireAt
+    across hosts) each get a network of their own."""
+    while True:
+        net = "127.%d.%d" % (random.randint(20, 219), random.randint(1, 250))
+        if net not in _networks_taken:
+            _networks_taken.add(net)
+            return net
 
 
 class Emulator:

@@ -46,7 +46,10 @@ class TestBus(ShotsyncTestCase):
                                     None).unpack()[0]
         self.assertEqual(set(props), {"Version", "State", "RawRoot", "CleanRoot", "FullWindowSec", "TimeoutSec",
                                       "Cameras", "TriggerCameras", "OpenShots", "LastShot", "NextShotNumber",
-                                      "Rescans"})
+                                      "Rescans", "ClockSynchronized", "ClockErrorUsec"})
+        # The kernel's view of the clock (adjtimex), whatever it is here.
+        self.assertIsInstance(props["ClockSynchronized"], bool)
+        self.assertIsInstance(props["ClockErrorUsec"], int)
 
     def test_complete_shot_signals(self):
         self.start_daemon()
@@ -242,6 +245,7 @@ class TestBus(ShotsyncTestCase):
     def test_fire_without_cameras(self):
         self.start_daemon()
         self.assertEqual(self.call_error("Fire"), ERR + "NoCameras")
+        self.assertEqual(self.call_error("FireAt", (time.time_ns() // 1000 + 500000,), "(t)"), ERR + "NoCameras")
         self.assertEqual(self.call("ListCameras")[0], [])
 
     def test_wrong_types_and_unknown_members(self):
@@ -318,7 +322,8 @@ class TestBus(ShotsyncTestCase):
         grp.getgrnam("shotsync")
         self.start_daemon()
         base = ["call", BUS_NAME, BUS_PATH, BUS_IFACE]
-        for args in (["Pause"], ["Resume"], ["Reload"], ["Fire"], ["SetNextShotNumber", "su", DATE, "5"],
+        for args in (["Pause"], ["Resume"], ["Reload"], ["Fire"], ["FireAt", "t", str(time.time_ns() // 1000 + 10**7)],
+                     ["SetNextShotNumber", "su", DATE, "5"],
                      ["SetShotMetadata", "sa{ss}", self.shot(1), "1", "k", "v"]):
             p = self.unprivileged(None, *(base + args))
             self.assertNotEqual(p.returncode, 0, args)

@@ -143,6 +143,23 @@ class TestCtl(ShotsyncTestCase):
         self.ctl("shots", "2025-13-45", expect=2)
         self.ctl("next-shot", DATE, "zero", expect=2)
         self.ctl("next-shot", DATE, "0", expect=2)
+        # Several shotsyncd: for fire --at only.
+        _, err = self.ctl("--address", "unix:path=/x", "status", expect=2)
+        self.assertIn("'status' talks to one shotsyncd, but 2 were named", err)
+        _, err = self.ctl("-H", "pc1", "-M", "ct1", "fire", expect=2)
+        self.assertIn("only 'fire --at=' fires several at once", err)
+        _, err = self.ctl("--at=+1s", "status", expect=2)
+        self.assertIn("--at goes with 'fire' only", err)
+        _, err = self.ctl("fire", "--at=soon", expect=2)
+        self.assertIn("Not an instant: 'soon'", err)
+        _, err = self.ctl("fire", "--at=+500", expect=2)
+        self.assertIn("Not an instant: '+500'", err)
+        _, err = self.ctl("--address", self.bus.address, "fire", "--at=+1s", expect=2)
+        self.assertIn("--address %s is given twice" % self.bus.address, err)
+        # Two hosts fail differently (no daemon on ours): exit status 1.
+        _, err = self.ctl("-M", "not a name", "fire", "--at=+1s", expect=1)
+        self.assertIn("not a name: Not a machine name: 'not a name' (-M takes [USER@]NAME).", err)
+        self.assertIn("%s: shotsyncd is not running" % self.bus.address, err)
 
     def test_not_running(self):
         # The bus is there, the service is not.
@@ -298,6 +315,12 @@ class TestCtl(ShotsyncTestCase):
         out, err = self.ctl("fire", expect=7)
         self.assertIn("No camera to fire", err)
         self.assertEqual(out, "")
+        # The same at an instant: one row, the host named as typed.
+        d = self.ctl_json("fire", "--at=+300ms", expect=7)
+        self.assertEqual(d["results"], [])
+        self.assertEqual([(h["host"], h["status"]) for h in d["hosts"]], [(self.bus.address, "error")])
+        self.assertIn("No camera to fire", d["hosts"][0]["message"])
+        self.assertIsInstance(d["hosts"][0]["clock_synchronized"], bool)
         out, _ = self.ctl("cameras")
         self.assertIn("No gphoto2 camera", out)
         self.assertEqual(self.ctl_json("cameras"), [])
@@ -402,6 +425,8 @@ class TestCtl(ShotsyncTestCase):
         self.ctl("reload", expect=4, unprivileged=True)
         self.ctl("next-shot", "7", expect=4, unprivileged=True)
         self.ctl("fire", expect=4, unprivileged=True)
+        out, err = self.ctl("fire", "--at=+1s", expect=4, unprivileged=True)
+        self.assertIn("Access denied: only root and members of group shotsync may fire the cameras.", err)
 
         out, _ = self.ctl("status", unprivileged=True)
         self.assertRegex(out, r"(?m)^ *State: running$")

@@ -354,6 +354,15 @@ class TestFire(FakecamMixin, ShotsyncTestCase):
         self.stop_daemon(timeout=10)
         self.assertLess(time.monotonic() - t0, 6.0, "SIGTERM with a hanging camera")
         wait_until(lambda: h[0] is not None, 5, "the reply to Fire")
+        # Answered before the bus goes. The stop cuts every busy camera's
+        # link: the stuck one is in error ("capture failed", or "the daemon
+        # is stopping" when not collected yet), the other may be too.
+        kind, value, _ = h[0]
+        self.assertEqual(kind, "ok", value)
+        results = {r[1]: r for r in value[1]}
+        self.assertEqual(set(results), {c.port for c in cams})
+        self.assertEqual(results[cams[0].port][2], "error")
+        self.assertRegex(results[cams[0].port][3], "the daemon is stopping|capture failed")
 
 
 if __name__ == "__main__":

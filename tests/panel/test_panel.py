@@ -706,6 +706,43 @@ class TestPanelFire(FakecamMixin, PanelTestCase):
         self.wait_all([r"^Camera %s: missing$" % bad.serial,
                        r"^Shot %s: timeout, 2 files, MISSING: %s$" % (shot, bad.serial)], "the shot closed")
 
+    def test_fire_after_delay(self):
+        # A delay typed next to Fire: FireAt at the click + 1500 ms; the
+        # results say how far from that instant each command left.
+        self.start_cams(2)
+        self.start_daemon()
+        ports = {c.port for c in self.cams}
+        self.wait(lambda: {c[2] for c in self.call("ListCameras")[0] if c[3] == "ready"} >= ports,
+                  what="the emulated cameras ready")
+        self.start_panel()
+        self.wait_state("^Fire$", "push button", pyatspi.STATE_SENSITIVE)
+        self.keys(("alt", "a"))
+        self.wait_state(r"^Fire after$", "spin button", pyatspi.STATE_FOCUSED)
+        self.keys(("ctrl", "a"), "1500", ("sym", RETURN))
+        self.wait(lambda: self.find(r"^Fire after$", "spin button").acc.queryValue().currentValue == 1500,
+                  what="the delay set to 1500 ms")
+        before = time.time_ns() // 1000
+        self.click("^Fire$")
+        # Armed, not fired yet: the panel says when it fires.
+        self.wait_for(r"^Firing at \d\d:\d\d:\d\d\.\d{3}…$", what="the panel armed")
+        fired = self.wait_signal("Fired", timeout=DEFAULT_TIMEOUT + 10)
+        after = time.time_ns() // 1000
+        shot = fired[0]
+        opened = self.signals.find("ShotOpened", lambda p: p[0] == shot)
+        at = opened[3]
+        self.assertTrue(before + 1500000 <= at <= after, (before, at, after))
+        with open(self.cam_log) as f:
+            stamps = [line.split()[2] for line in f if line.startswith("capture ")]
+        self.assertEqual(len(stamps), 2)
+        for st in stamps:
+            sec, nsec = st.split(".")
+            self.assertGreaterEqual(int(sec) * 10**6 + int(nsec.ljust(9, "0")) // 1000, at, "a command left early")
+        when = time.strftime("%H:%M:%S", time.localtime(at // 10**6)) + ".%03d" % (at % 10**6 // 1000)
+        expect = [r"^Last Fire: Shot %s: 2 of 2 ok, fired at %s$" % (shot, re.escape(when))]
+        expect += [r"^Camera %s: ok, left the instant \+\d+ µs, /" % c.serial for c in self.cams]
+        self.wait_all(expect, "the FireAt results")
+        self.screenshot("08-fire-after-delay", GREEN)
+
 
 if __name__ == "__main__":
     why = missing_tools()
