@@ -58,6 +58,9 @@ char **panel_host_argv(const char *host, GError **error) {
                 rest += n;
         }
 
+        if ((user && !clean_part(user, host, "user", error)) || !clean_part(name, host, "host", error))
+                return NULL;
+
         if (*rest == ':') {
                 rest++;
                 size_t n = strcspn(rest, "/");
@@ -80,9 +83,6 @@ char **panel_host_argv(const char *host, GError **error) {
                         return NULL;
                 }
         }
-
-        if ((user && !clean_part(user, host, "user", error)) || !clean_part(name, host, "host", error))
-                return NULL;
 
         GPtrArray *argv = g_ptr_array_new();
         g_ptr_array_add(argv, g_strdup("ssh"));
