@@ -3,9 +3,10 @@
 """The Debian package, end to end, as a lab installs it.
 
 A pristine Debian 12 root, made once by `debootstrap --variant=minbase
---include=systemd,systemd-sysv,dbus bookworm` from Debian's archive and
-cached in /var/cache/shotsync-e2e/bookworm (SHOTSYNC_E2E_CACHE; rebuilt when
-missing or made with other options), is booted with `systemd-nspawn --boot`
+--include=systemd,systemd-sysv,dbus bookworm` from Debian's archive (the
+mirror this machine's apt uses, or SHOTSYNC_E2E_MIRROR) and cached in
+/var/cache/shotsync-e2e/bookworm (SHOTSYNC_E2E_CACHE; rebuilt when missing or
+made with other options; about a minute), is booted with `systemd-nspawn --boot`
 over an overlayfs (the cache is the lower layer and stays pristine; the upper
 is /var/tmp/shotsync-deb-e2e-<pid>.work/upper), registered with a private
 systemd-machined so that `-M` works from the host. Then:
@@ -63,9 +64,34 @@ import time
 
 PREFIX = "shotsync-deb-e2e-"
 CACHE = os.environ.get("SHOTSYNC_E2E_CACHE", "/var/cache/shotsync-e2e/bookworm")
-MIRROR = os.environ.get("SHOTSYNC_E2E_MIRROR", "http://deb.debian.org/debian")
+
+
+def host_mirror(suite, default):
+    """The Debian mirror this machine's apt uses for suite (one-line or
+    deb822 sources), so that a CI machine behind its own mirror works too."""
+    texts = []
+    for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")) + \
+            sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        with contextlib.suppress(OSError), open(f) as fh:
+            texts.append((f, fh.read()))
+    for f, text in texts:
+        if f.endswith(".sources"):
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+                if suite in fields.get("Suites", "").split() and "main" in fields.get("Components", "").split() \
+                        and fields.get("Enabled", "yes") != "no" and fields.get("URIs", "").startswith("http"):
+                    return fields["URIs"].split()[0].rstrip("/")
+        else:
+            m = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(http\S+)\s+%s\s+.*\bmain\b" % re.escape(suite), text, re.M)
+            if m:
+                return m.group(1).rstrip("/")
+    return default
+
+
+MIRROR = os.environ.get("SHOTSYNC_E2E_MIRROR") or host_mirror("bookworm", "http://deb.debian.org/debian")
+SECURITY = host_mirror("bookworm-security", MIRROR + "-security")
 INCLUDE = "systemd,systemd-sysv,dbus"
-CACHE_KEY = "shotsync-e2e v1 bookworm minbase %s %s" % (INCLUDE, MIRROR)
+CACHE_KEY = "shotsync-e2e v1 bookworm minbase %s %s %s" % (INCLUDE, MIRROR, SECURITY)
 DEBS_IN = "/run/shotsync-e2e-debs"  # inside the container, a read-only bind
 BUS_NAME = "org.shotsync.Shotsync1"
 BUS_PATH = "/org/shotsync/Shotsync1"
@@ -328,7 +354,7 @@ def build_cache(phases):
             # The point releases and the security updates, as a lab's machine has.
             with open(os.path.join(tmp, "etc/apt/sources.list"), "w") as f:
                 f.write("deb %s bookworm main\ndeb %s bookworm-updates main\n"
-                        "deb %s-security bookworm-security main\n" % (MIRROR, MIRROR, MIRROR))
+                        "deb %s bookworm-security main\n" % (MIRROR, MIRROR, SECURITY))
             with open(os.path.join(tmp, "etc/hostname"), "w") as f:
                 f.write("shotsync-e2e\n")
             # Nothing racing the test for the dpkg lock.
