@@ -16,11 +16,12 @@
 /* Without --config: the main file, when there is one, and the drop-ins of
  * three folders, highest priority first (systemd's order). */
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/shotsync/shotsync.conf"
-#define CONFIG_DROPIN_DIRS                                                              \
-        (const char *const[]) {                                                         \
-                SYSCONFDIR "/shotsync/shotsync.conf.d", RUNSTATEDIR "/shotsync/shotsync.conf.d", \
-                        VENDORDIR "/shotsync/shotsync.conf.d", NULL                     \
-        }
+static const char *const config_dropin_dirs[] = {
+        SYSCONFDIR "/shotsync/shotsync.conf.d",
+        RUNSTATEDIR "/shotsync/shotsync.conf.d",
+        VENDORDIR "/shotsync/shotsync.conf.d",
+        NULL,
+};
 
 /* Ten years: far beyond any sensible duration, and far below what the
  * nanosecond and microsecond clocks downstream can hold. */
@@ -542,7 +543,7 @@ static int loader_error(Loader *l, int r, char **ret_error) {
 
 int config_load(const char *path, Config **ret, char **ret_error) {
         if (!path)
-                return config_load_files(CONFIG_DEFAULT_PATH, true, CONFIG_DROPIN_DIRS, ret, ret_error);
+                return config_load_files(CONFIG_DEFAULT_PATH, true, config_dropin_dirs, ret, ret_error);
 
         g_autofree char *dir = g_strconcat(path, ".d", NULL);
         return config_load_files(path, false, (const char *const[]) { dir, NULL }, ret, ret_error);

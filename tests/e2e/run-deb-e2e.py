@@ -12,12 +12,14 @@ is /var/tmp/shotsync-deb-e2e-<pid>.work/upper), registered with a private
 systemd-machined so that `-M` works from the host. Then:
 
   apt-get install ./shotsync_<v>.deb, its dependencies from the archive, no
-  GTK → the unit is enabled and active (first start, NRestarts=0), with no
-  file written to /etc but what dpkg owns and the user database → a lab's
+  GTK → the unit is enabled and active (first start, NRestarts=0), and no
+  file was written to /etc but what the packages own, what their maintainer
+  scripts made in their own folders, and what ETC_ALLOWED says → a lab's
   drop-in in /etc/shotsync/shotsync.conf.d and `systemctl reload` → a shot
   (a trigger file and a camera file in /srv/shotsync/raw/<Camera>/<date>/)
-  grouped and published, announced once → `shotsyncctl status` and `pause`
-  in the container as a member of group shotsync, `pause` refused to nobody
+  grouped and published, announced once → `shotsyncctl status`, `pause` and
+  `resume` in the container as a member of group shotsync, `resume` refused
+  to nobody
   → from the host: `busctl -M` and `shotsyncctl -M <machine> status` (the
   packaged shotsyncctl, run on the host) → a shot left collecting, then
   `apt-get install ./shotsync_<v+1>.deb` (the same tree rebuilt with a higher
