@@ -28,8 +28,9 @@ systemd-machined so that `-M` works from the host. Then:
   intact → the test's images removed, as a lab moves its data, then `apt-get
   purge --autoremove shotsync` → the root's file list equals the one before
   the install, but for what is listed in PURGE_IGNORED (with the reason) →
-  installed again with a lab's file left in /srv/shotsync/raw and purged:
-  that file and its folders stay, the empty clean folder goes.
+  installed again with a lab's file left in /srv/shotsync/raw and the clean
+  folder made a link elsewhere, purged: that file, the link and what it
+  points to stay, the state goes.
 
 The .debs: SHOTSYNC_DEB_DIR names a folder holding two builds of shotsync
 (tests/run-all makes them); the lower version is installed, the higher one
@@ -473,20 +474,29 @@ class DebE2E:
            (len(after), ", ".join("%s (%d)" % kv for kv in sorted(skipped.items())) or "nothing"))
 
     def purge_keeps_data(self):
-        """The raw folder holds the lab's images: a purge never deletes them."""
+        """The default folders hold the lab's images: a purge never deletes
+        them, and leaves alone a folder the lab made a link to elsewhere."""
         c = self.c
         self.apt("install", "%s/%s" % (DEBS_IN, os.path.basename(self.upgrade)))
         wait_for(lambda: c.show("ActiveState")["ActiveState"] == "active", 30, "shotsync active")
         lab = os.path.join(RAW, "Lab", "keep_0001.tif")
         self.drop(os.path.join("Lab", "keep_0001.tif"), time.time(), b"the lab's own data")
+        # The clean folder moved to a bigger disk, as labs do.
+        os.makedirs(c.path("/data/clean/shots"))
+        with open(c.path("/data/clean/shots/kept.json"), "w") as f:
+            f.write("{}\n")
+        shutil.rmtree(c.path(CLEAN))
+        os.symlink("/data/clean", c.path(CLEAN))
         self.apt("purge", "shotsync")
         with open(c.path(lab), "rb") as f:
             check(f.read() == b"the lab's own data", "the lab's file kept by the purge")
-        left = sorted(os.listdir(c.path(CLEAN))) if os.path.isdir(c.path(CLEAN)) else None
-        check(left is None and not os.path.lexists(c.path("/var/lib/shotsync")),
-              "the clean folder (nothing in it but shotsync's staging folder) and the state removed", left)
-        ok("installed again, a lab's file left in %s, purged: the file and its folders stay, the empty %s and the "
-           "state go" % (lab, CLEAN))
+        check(os.path.islink(c.path(CLEAN)) and os.readlink(c.path(CLEAN)) == "/data/clean" and
+              os.path.exists(c.path("/data/clean/shots/kept.json")), "the linked clean folder left alone")
+        check(not os.path.lexists(c.path("/var/lib/shotsync")), "the state removed")
+        ok("installed again, a lab's file left in %s and %s made a link to /data/clean, purged: the file, the link "
+           "and what it points to stay, the state goes" % (lab, CLEAN))
+        for p in (c.path("/data"), c.path("/srv/shotsync")):
+            shutil.rmtree(p)
 
     def run(self):
         self.install()
