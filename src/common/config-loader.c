@@ -328,10 +328,13 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* The "*.conf" files of "<main>.d", sorted by strcmp. Hidden names are
- * skipped (editors and package managers leave those), and so are entries
- * that are not regular files or vanish while we look. */
-int loader_list_dropins(Loader *l, const char *dir, GPtrArray *ret) {
+/* Adds the "*.conf" entries of one folder to chosen (name → path, or NULL
+ * for a mask) unless a folder of higher priority already chose that name.
+ * Hidden names are skipped (editors and package managers leave those), and
+ * so are entries that are neither regular files nor masks, or that vanish
+ * while we look: they neither count nor override. A mask is a character
+ * device, in practice a symlink to /dev/null, as systemd has it. */
+static int list_dropin_dir(Loader *l, const char *dir, GHashTable *chosen) {
         _cleanup_(closedirp) DIR *d = opendir(dir);
         if (!d) {
                 if (errno == ENOENT)
@@ -340,7 +343,6 @@ int loader_list_dropins(Loader *l, const char *dir, GPtrArray *ret) {
                 return loader_fail_errno(l, r, "%s: cannot read the drop-in folder: %s", dir, g_strerror(-r));
         }
 
-        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
         for (;;) {
                 errno = 0;
                 struct dirent *de = readdir(d);
@@ -350,10 +352,12 @@ int loader_list_dropins(Loader *l, const char *dir, GPtrArray *ret) {
                                 return loader_fail_errno(l, r, "%s: cannot read the drop-in folder: %s", dir,
                                                          g_strerror(-r));
                         }
-                        break;
+                        return 0;
                 }
                 if (de->d_name[0] == '.' || !g_str_has_suffix(de->d_name, ".conf"))
                         continue;
+                if (g_hash_table_contains(chosen, de->d_name))
+                        continue; /* overridden, or masked, by a folder of higher priority */
 
                 struct stat st;
                 if (fstatat(dirfd(d), de->d_name, &st, 0) < 0) {
@@ -362,13 +366,35 @@ int loader_list_dropins(Loader *l, const char *dir, GPtrArray *ret) {
                         int r = negative_errno();
                         return loader_fail_errno(l, r, "%s/%s: cannot read: %s", dir, de->d_name, g_strerror(-r));
                 }
-                if (!S_ISREG(st.st_mode))
-                        continue;
-                g_ptr_array_add(names, g_strdup(de->d_name));
+                if (S_ISCHR(st.st_mode))
+                        g_hash_table_insert(chosen, g_strdup(de->d_name), NULL);
+                else if (S_ISREG(st.st_mode))
+                        g_hash_table_insert(chosen, g_strdup(de->d_name), g_build_filename(dir, de->d_name, NULL));
+        }
+}
+
+/* The drop-ins of the folders dirs (NULL-terminated, highest priority
+ * first), merged by file name as systemd merges its configuration folders:
+ * a name in an earlier folder overrides the same name in later ones, and a
+ * mask there hides it. The result is sorted by file name (strcmp), whatever
+ * folder each comes from. */
+int loader_list_dropins(Loader *l, const char *const *dirs, GPtrArray *ret) {
+        g_autoptr(GHashTable) chosen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        int r;
+
+        for (const char *const *dir = dirs; *dir; dir++) {
+                r = list_dropin_dir(l, *dir, chosen);
+                if (r < 0)
+                        return r;
         }
 
-        g_ptr_array_sort(names, cmp_str);
-        for (unsigned i = 0; i < names->len; i++)
-                g_ptr_array_add(ret, g_build_filename(dir, names->pdata[i], NULL));
+        guint n = 0;
+        g_autofree char **names = (char **) g_hash_table_get_keys_as_array(chosen, &n);
+        qsort(names, n, sizeof *names, cmp_str);
+        for (guint i = 0; i < n; i++) {
+                const char *path = g_hash_table_lookup(chosen, names[i]);
+                if (path)
+                        g_ptr_array_add(ret, g_strdup(path));
+        }
         return 0;
 }

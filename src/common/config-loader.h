@@ -53,6 +53,6 @@ const char *config_camera_name_problem(const char *name);
 const Setting *loader_get(Loader *l, const char *group, const char *key);
 int loader_add(Loader *l, const char *name, const char *data, size_t len);
 int config_read_file(const char *path, char **ret, size_t *ret_len);
-int loader_list_dropins(Loader *l, const char *dir, GPtrArray *ret);
+int loader_list_dropins(Loader *l, const char *const *dirs, GPtrArray *ret);
 
 #define loader_fail(l, ...) loader_fail_errno(l, -EINVAL, __VA_ARGS__)

@@ -13,12 +13,23 @@
 #include "config-loader.h"
 #include "config.h"
 
+/* Without --config: the main file, when there is one, and the drop-ins of
+ * three folders, highest priority first (systemd's order). */
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/shotsync/shotsync.conf"
+static const char *const config_dropin_dirs[] = {
+        SYSCONFDIR "/shotsync/shotsync.conf.d",
+        RUNSTATEDIR "/shotsync/shotsync.conf.d",
+        VENDORDIR "/shotsync/shotsync.conf.d",
+        NULL,
+};
 
 /* Ten years: far beyond any sensible duration, and far below what the
  * nanosecond and microsecond clocks downstream can hold. */
 #define SECONDS_MAX (10.0 * 365 * 24 * 3600)
 
+/* SPEC §5: the service runs with no file at all. */
+#define DEFAULT_RAW_ROOT "/srv/shotsync/raw"
+#define DEFAULT_CLEAN_ROOT "/srv/shotsync/clean"
 #define DEFAULT_TRIGGER_KEYWORD "shot"
 #define DEFAULT_FILES "*.tif|*.tiff"
 #define DEFAULT_IGNORE_KEYWORDS "test;align"
@@ -232,7 +243,8 @@ static int get_path(Loader *l, const char *group, const char *key, char **ret) {
         return 0;
 }
 
-static int get_required_path(Loader *l, const char *group, const char *key, char **ret) {
+/* RawRoot= and CleanRoot=: a default when unset, a path when set. */
+static int get_root_path(Loader *l, const char *group, const char *key, const char *def, char **ret) {
         int r = get_path(l, group, key, ret);
         if (r < 0)
                 return r;
@@ -241,7 +253,8 @@ static int get_required_path(Loader *l, const char *group, const char *key, char
         const Setting *s = loader_get(l, group, key);
         if (s)
                 return loader_fail_setting(l, s, "a path is required");
-        return loader_fail(l, "%s: [%s] %s= is required", l->main_path, group, key);
+        *ret = g_strdup(def);
+        return 0;
 }
 
 /* ';'-separated, each entry stripped. An empty entry is refused everywhere:
@@ -326,7 +339,7 @@ static int build_watch(Loader *l, Config *c) {
         const Setting *s;
         int r;
 
-        r = get_required_path(l, "Watch", "RawRoot", &c->raw_root);
+        r = get_root_path(l, "Watch", "RawRoot", DEFAULT_RAW_ROOT, &c->raw_root);
         if (r < 0)
                 return r;
 
@@ -395,13 +408,23 @@ static int build_output(Loader *l, Config *c) {
         const Setting *s;
         int r;
 
-        r = get_required_path(l, "Output", "CleanRoot", &c->clean_root);
+        r = get_root_path(l, "Output", "CleanRoot", DEFAULT_CLEAN_ROOT, &c->clean_root);
         if (r < 0)
                 return r;
 
         /* Published files must never look like raw files to the watcher, and
-         * the watcher must never see its own output. */
+         * the watcher must never see its own output. The message points at
+         * the key that was written: CleanRoot=, unless it is the default. */
         s = loader_get(l, "Output", "CleanRoot");
+        if (!s) {
+                s = loader_get(l, "Watch", "RawRoot");
+                if (streq(c->raw_root, c->clean_root))
+                        return loader_fail_setting(l, s, "must differ from CleanRoot (default %s)", c->clean_root);
+                if (path_within(c->raw_root, c->clean_root))
+                        return loader_fail_setting(l, s, "must not contain CleanRoot (default %s)", c->clean_root);
+                if (path_within(c->clean_root, c->raw_root))
+                        return loader_fail_setting(l, s, "must not be inside CleanRoot (default %s)", c->clean_root);
+        }
         if (streq(c->raw_root, c->clean_root))
                 return loader_fail_setting(l, s, "must differ from RawRoot (%s)", c->raw_root);
         if (path_within(c->raw_root, c->clean_root))
@@ -557,35 +580,40 @@ static int loader_error(Loader *l, int r, char **ret_error) {
 
 int config_load(const char *path, Config **ret, char **ret_error) {
         if (!path)
-                path = CONFIG_DEFAULT_PATH;
+                return config_load_files(CONFIG_DEFAULT_PATH, true, config_dropin_dirs, ret, ret_error);
 
-        _cleanup_(loader_done) Loader l = loader_make(path);
+        g_autofree char *dir = g_strconcat(path, ".d", NULL);
+        return config_load_files(path, false, (const char *const[]) { dir, NULL }, ret, ret_error);
+}
+
+int config_load_files(const char *main_path, bool main_optional, const char *const *dropin_dirs, Config **ret,
+                      char **ret_error) {
+        _cleanup_(loader_done) Loader l = loader_make(main_path);
         g_autofree char *data = NULL;
         size_t len = 0;
         int r;
 
-        r = config_read_file(path, &data, &len);
+        r = config_read_file(main_path, &data, &len);
         bool main_missing = r == -ENOENT;
         if (r < 0 && !main_missing) {
-                loader_fail_errno(&l, r, "%s: cannot read: %s", path, g_strerror(-r));
+                loader_fail_errno(&l, r, "%s: cannot read: %s", main_path, g_strerror(-r));
                 return loader_error(&l, r, ret_error);
         }
         if (r >= 0) {
-                r = loader_add(&l, path, data, len);
+                r = loader_add(&l, main_path, data, len);
                 if (r < 0)
                         return loader_error(&l, r, ret_error);
         }
 
-        g_autofree char *dir = g_strconcat(path, ".d", NULL);
         g_autoptr(GPtrArray) dropins = g_ptr_array_new_with_free_func(g_free);
-        r = loader_list_dropins(&l, dir, dropins);
+        r = loader_list_dropins(&l, dropin_dirs, dropins);
         if (r < 0)
                 return loader_error(&l, r, ret_error);
 
-        /* Nothing at all to read is most likely a mistyped --config: say
-         * that, rather than that RawRoot= is missing. */
-        if (main_missing && dropins->len == 0) {
-                loader_fail_errno(&l, -ENOENT, "%s: cannot read: %s", path, g_strerror(ENOENT));
+        /* Nothing at all to read where a file was named is most likely a
+         * mistyped --config: say that, rather than run on the defaults. */
+        if (main_missing && !main_optional && dropins->len == 0) {
+                loader_fail_errno(&l, -ENOENT, "%s: cannot read: %s", main_path, g_strerror(ENOENT));
                 return loader_error(&l, -ENOENT, ret_error);
         }
 

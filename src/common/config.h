@@ -35,11 +35,11 @@ typedef struct CameraConfig {
 } CameraConfig;
 
 typedef struct Config {
-        char *path;      /* the main file that was read (may not exist: defaults only) */
+        char *path;      /* the main file (may not exist: drop-ins and defaults only) */
         char **dropins;  /* drop-ins read, in order, NULL-terminated */
 
         /* [Watch] */
-        char *raw_root;             /* required, absolute, normalised (no trailing '/') */
+        char *raw_root;             /* absolute, normalised (no trailing '/'), default /srv/shotsync/raw */
         char *trigger_keyword;      /* default "shot" */
         FileKind *kinds;            /* default Files=, "*.tif|*.tiff" */
         size_t n_kinds;
@@ -55,7 +55,8 @@ typedef struct Config {
         double orphan_keep_sec;  /* [Grouping] OrphanKeepSec=, > 0, default 86400 */
 
         /* [Output] */
-        char *clean_root; /* required, absolute, normalised, not inside raw_root nor containing it */
+        char *clean_root; /* absolute, normalised, not inside raw_root nor containing it,
+                           * default /srv/shotsync/clean */
         PublishMode mode; /* default copy */
 
         /* [Camera NAME] groups in the order they appear; n_cameras == 0 means
@@ -72,13 +73,23 @@ typedef struct Config {
         double capture_timeout_sec; /* > 0, default 10 */
 } Config;
 
-/* Reads path (or the default /etc/shotsync/shotsync.conf when NULL) and its
- * drop-ins "<path>.d/<name>.conf" in lexical order; later files override earlier
- * keys. A missing main file is not an error when drop-ins or defaults make a
- * complete configuration; a missing required key is. On error returns
+/* With path NULL, as the service runs (SPEC §5): the main file
+ * /etc/shotsync/shotsync.conf when it exists, then the drop-ins "<name>.conf" of
+ * /usr/lib/shotsync/shotsync.conf.d, /run/shotsync/shotsync.conf.d and
+ * /etc/shotsync/shotsync.conf.d merged by file name (a name in /etc
+ * overrides the same name in /run, which overrides /usr/lib; a symlink to
+ * /dev/null masks it) and read in lexical order of the names. Nothing at
+ * all to read is fine: every key has a default. With a path (--config),
+ * that file and the drop-ins "<path>.d/<name>.conf" only, and one of them must
+ * exist. Later files override earlier keys one by one. On error returns
  * negative errno and a human sentence in *ret_error, e.g.
  * "/etc/shotsync/shotsync.conf:12: [Grouping] TimeoutSec=abc: not a number". */
 int config_load(const char *path, Config **ret, char **ret_error);
+/* The same with the places given: main_path (which may be missing when
+ * main_optional, or when there are drop-ins), then the drop-in folders
+ * dropin_dirs (NULL-terminated, highest priority first) merged as above. */
+int config_load_files(const char *main_path, bool main_optional, const char *const *dropin_dirs, Config **ret,
+                      char **ret_error);
 /* Same, from text (tests, fuzzing): name is used in messages. */
 int config_load_from_data(const char *name, const char *data, size_t len, Config **ret, char **ret_error);
 Config *config_free(Config *c);

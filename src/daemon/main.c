@@ -14,8 +14,10 @@ static void help(void) {
         printf("Usage: shotsyncd [OPTIONS]\n\n"
                "Groups the images of each laser shot from cloud-synced camera folders,\n"
                "publishes them into a clean folder and announces them on D-Bus.\n\n"
-               "  -c --config=PATH      Configuration file (default %s/shotsync/shotsync.conf;\n"
-               "                        drop-ins are read from PATH.d/*.conf)\n"
+               "  -c --config=PATH      Read PATH and PATH.d/*.conf only. Default:\n"
+               "                        %s/shotsync/shotsync.conf if it exists, and the\n"
+               "                        drop-ins shotsync.conf.d/*.conf of %s/shotsync,\n"
+               "                        %s/shotsync and %s/shotsync\n"
                "  -s --state-dir=DIR    State directory (default $STATE_DIRECTORY, else\n"
                "                        %s/lib/shotsync)\n"
                "     --once             Group what is on disk now, publish, print a summary\n"
@@ -29,7 +31,7 @@ static void help(void) {
                "  -h --help             Show this help\n"
                "     --version          Show the version\n\n"
                "See shotsyncd(8) and shotsync.conf(5).\n",
-               SYSCONFDIR, LOCALSTATEDIR);
+               SYSCONFDIR, VENDORDIR, RUNSTATEDIR, SYSCONFDIR, LOCALSTATEDIR);
 }
 
 static char *default_state_dir(void) {

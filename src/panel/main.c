@@ -2,13 +2,14 @@
 
 /* shotsync-panel: the desktop panel lab staff watch during a campaign. It
  * talks to shotsyncd only through its public D-Bus API, on the system bus
- * unless told otherwise (man shotsync-panel(1)). */
+ * (this host's, or another's with --host) unless told otherwise (man
+ * shotsync-panel(1)). */
 
 #include "panel.h"
 
 #include <stdio.h>
 
-static char *arg_address;
+static char *arg_address, *arg_host;
 static gboolean arg_user, arg_system, arg_version;
 
 static const GOptionEntry options[] = {
@@ -17,6 +18,9 @@ static const GOptionEntry options[] = {
           NULL },
         { "address", 0, 0, G_OPTION_ARG_STRING, &arg_address,
           "Talk to shotsyncd on the message bus at ADDRESS (a private bus, e.g. in tests)", "ADDRESS" },
+        { "host", 'H', 0, G_OPTION_ARG_STRING, &arg_host,
+          "Talk to shotsyncd on the system bus of another host, through ssh (as systemd's -H)",
+          "[USER@]HOST[:PORT][/MACHINE]" },
         { "version", 0, 0, G_OPTION_ARG_NONE, &arg_version, "Print the version and exit", NULL },
         { NULL },
 };
@@ -55,9 +59,17 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "shotsync-panel: unexpected argument '%s'\n", argv[1]);
                 return 2;
         }
-        if ((arg_address != NULL) + arg_user + arg_system > 1) {
-                fprintf(stderr, "shotsync-panel: --system, --user and --address exclude each other\n");
+        if ((arg_address != NULL) + (arg_host != NULL) + arg_user + arg_system > 1) {
+                fprintf(stderr, "shotsync-panel: --system, --user, --address and --host exclude each other\n");
                 return 2;
+        }
+        g_auto(GStrv) host_argv = NULL;
+        if (arg_host) {
+                host_argv = panel_host_argv(arg_host, &error);
+                if (!host_argv) {
+                        fprintf(stderr, "shotsync-panel: --host: %s\n", error->message);
+                        return 2;
+                }
         }
         if (arg_address && !g_dbus_is_supported_address(arg_address, &error)) {
                 fprintf(stderr, "shotsync-panel: --address: %s\n", error->message);
@@ -65,6 +77,8 @@ int main(int argc, char **argv) {
         }
         panel_options.bus_type = arg_user ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
         panel_options.address = arg_address;
+        panel_options.host = arg_host;
+        panel_options.host_argv = host_argv;
 
         /* No application id: every panel is its own process (several may watch
          * different buses), and the window's app id is then the program name,
@@ -76,5 +90,6 @@ int main(int argc, char **argv) {
         panel = panel_free(panel);
         g_object_unref(app);
         g_free(arg_address);
+        g_free(arg_host);
         return status;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* The panel's side of the bus: one connection (system, session or a given
- * address), one proxy generated from dbus/org.shotsync.Shotsync1.xml, and
+/* The panel's side of the bus: one connection (system, session, a given
+ * address, or another host's system bus through ssh), one proxy generated from dbus/org.shotsync.Shotsync1.xml, and
  * the service coming and going under it. The proxy follows the name's owner
  * (NameOwnerChanged): when shotsyncd appears, its properties are loaded
  * before we hear of it, and the view is filled from ListShots and GetShot;
@@ -14,6 +14,8 @@
  * and a cancelled reply returns at once: it belongs to a service instance or
  * a window that is gone. The Panel itself is freed only once the main loop
  * has stopped, so no callback outlives it. */
+
+#include <signal.h>
 
 #include "panel.h"
 
@@ -124,10 +126,7 @@ static void on_name_owner(GObject *obj, GParamSpec *pspec, gpointer userdata) {
         p->fill_cancel = g_cancellable_new();
         panel_set_state(p, state_from_property(p));
         g_autofree char *version = shotsync_shotsync1_dup_version(p->proxy);
-        const char *bus = p->opts.address ? "private bus" :
-                          p->opts.bus_type == G_BUS_TYPE_SESSION ? "session bus" :
-                                                                   "system bus";
-        g_autofree char *where = g_strdup_printf("shotsyncd %s · %s", version ?: "?", bus);
+        g_autofree char *where = g_strdup_printf("shotsyncd %s · %s", version ?: "?", p->bus_name);
         gtk_label_set_text(GTK_LABEL(p->bus_label), where);
         fill(p);
 }
@@ -190,6 +189,12 @@ static void drop_connection(Panel *p) {
                 g_signal_handlers_disconnect_by_data(p->conn, p);
                 g_clear_object(&p->conn);
         }
+        /* Its stdin closing would end it too, but only once the last
+         * reference to the connection is gone: say it now. */
+        if (p->ssh) {
+                g_subprocess_send_signal(p->ssh, SIGTERM);
+                g_clear_object(&p->ssh);
+        }
 }
 
 static gboolean on_reconnect(gpointer userdata) {
@@ -240,7 +245,8 @@ static void on_proxy(GObject *src, GAsyncResult *res, gpointer userdata) {
 static void on_connected(GObject *src, GAsyncResult *res, gpointer userdata) {
         g_autoptr(GError) error = NULL;
         Panel *p = userdata; /* alive until the main loop ends, even when cancelled */
-        GDBusConnection *conn = p->opts.address ? g_dbus_connection_new_for_address_finish(res, &error) :
+        GDBusConnection *conn = p->opts.host    ? g_dbus_connection_new_finish(res, &error) :
+                                p->opts.address ? g_dbus_connection_new_for_address_finish(res, &error) :
                                                   g_bus_get_finish(res, &error);
         if (!conn) {
                 if (cancelled(error))
@@ -259,8 +265,29 @@ static void on_connected(GObject *src, GAsyncResult *res, gpointer userdata) {
                                      p->cancel, on_proxy, p);
 }
 
+/* --host, as sd-bus does for systemd's -H: ssh runs systemd-stdio-bridge on
+ * the other host, which relays its system bus over ssh's stdin and stdout;
+ * GDBus authenticates and says Hello through it as on a socket. */
+static void connect_host(Panel *p) {
+        g_autoptr(GError) error = NULL;
+        p->ssh = g_subprocess_newv((const char *const *) p->opts.host_argv,
+                                   G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+        if (!p->ssh) {
+                no_bus(p, error->message);
+                return;
+        }
+        g_autoptr(GIOStream) stream = g_simple_io_stream_new(g_subprocess_get_stdout_pipe(p->ssh),
+                                                             g_subprocess_get_stdin_pipe(p->ssh));
+        g_dbus_connection_new(stream, NULL,
+                              G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                      G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                              NULL, p->cancel, on_connected, p);
+}
+
 static void connect_bus(Panel *p) {
-        if (p->opts.address)
+        if (p->opts.host)
+                connect_host(p);
+        else if (p->opts.address)
                 g_dbus_connection_new_for_address(p->opts.address,
                                                   G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
                                                           G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,

@@ -313,6 +313,12 @@ Panel *panel_new(GtkApplication *app, const PanelOptions *opts) {
         p->app = g_object_ref(app);
         p->opts.bus_type = opts->bus_type;
         p->opts.address = g_strdup(opts->address);
+        p->opts.host = g_strdup(opts->host);
+        p->opts.host_argv = g_strdupv(opts->host_argv);
+        p->bus_name = p->opts.host                              ? g_strdup_printf("system bus of %s", p->opts.host) :
+                      p->opts.address                           ? g_strdup("private bus") :
+                      p->opts.bus_type == G_BUS_TYPE_SESSION ? g_strdup("session bus") :
+                                                                 g_strdup("system bus");
         p->state = SERVICE_CONNECTING;
         p->open_rows = g_hash_table_new(g_str_hash, g_str_equal);
         p->recent_rows = g_hash_table_new(g_str_hash, g_str_equal);
@@ -343,10 +349,7 @@ Panel *panel_new(GtkApplication *app, const PanelOptions *opts) {
         gtk_box_append(GTK_BOX(outer), body);
         gtk_window_set_child(GTK_WINDOW(p->window), outer);
 
-        const char *bus = p->opts.address ? "private bus" :
-                          p->opts.bus_type == G_BUS_TYPE_SESSION ? "session bus" :
-                                                                   "system bus";
-        gtk_label_set_text(GTK_LABEL(p->bus_label), bus);
+        gtk_label_set_text(GTK_LABEL(p->bus_label), p->bus_name);
 
         shots_init(p);
         panel_set_state(p, SERVICE_CONNECTING);
@@ -366,6 +369,9 @@ Panel *panel_free(Panel *p) {
         g_free(p->bus_error);
         g_free(p->fire_at_shot);
         g_free((char *) p->opts.address);
+        g_free((char *) p->opts.host);
+        g_strfreev(p->opts.host_argv);
+        g_free(p->bus_name);
         g_object_unref(p->app);
         g_free(p);
         return NULL;

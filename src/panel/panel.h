@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 #include "panel-dbus-generated.h"
+#include "panel-host.h"
 
 #define SHOTSYNC_BUS_NAME "org.shotsync.Shotsync1"
 #define SHOTSYNC_BUS_PATH "/org/shotsync/Shotsync1"
@@ -38,6 +39,8 @@ typedef enum ServiceState {
 typedef struct PanelOptions {
         GBusType bus_type;   /* G_BUS_TYPE_SYSTEM or G_BUS_TYPE_SESSION */
         const char *address; /* a private bus instead, or NULL */
+        const char *host;    /* --host: the system bus of another host, or NULL */
+        char **host_argv;    /* how to reach it (panel_host_argv()) */
 } PanelOptions;
 
 typedef enum TileState {
@@ -90,6 +93,8 @@ struct Panel {
         GCancellable *cancel;      /* everything asynchronous of this connection */
         GCancellable *fill_cancel; /* the fill of the current service instance */
         guint reconnect_id;
+        GSubprocess *ssh;  /* --host: ssh running systemd-stdio-bridge there */
+        char *bus_name;    /* which bus, as the header says it */
         char *bus_error;
         ServiceState state;
         bool denied; /* a privileged call was refused: AccessDenied */

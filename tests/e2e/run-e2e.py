@@ -8,8 +8,9 @@ and journal, if any, hidden by whiteouts), that tree is booted with
 `systemd-nspawn --boot --register=no --keep-unit --private-network`, and the
 container is driven with `nsenter -t <its systemd> -a …`:
 
-  post-install (sysusers, tmpfiles, example configuration) → the example
-  configuration starts (Type=notify: READY=1, STATUS=) → a lab configuration
+  post-install (sysusers, tmpfiles; nothing written to /etc) → the service
+  starts on its defaults, with no configuration file at all (Type=notify:
+  READY=1, STATUS=) → a lab configuration
   with a trigger camera, a two-kind camera, a .png camera and two emulated
   PTP/IP cameras (shotsync-fakecam) on the container's loopback → files
   dropped into camera folders are grouped, published and announced (busctl
@@ -236,7 +237,8 @@ class Container:
                             self.upper], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, timeout=120)
         if p.returncode != 0:
             raise Failure("meson install --destdir failed:\n" + text(p.stdout))
-        for path in ("/usr/libexec/shotsyncd", "/usr/bin/shotsyncctl", "/usr/share/shotsync/shotsync.conf",
+        for path in ("/usr/libexec/shotsyncd", "/usr/bin/shotsyncctl",
+                     "/usr/share/doc/shotsync/examples/shotsync.conf",
                      "/usr/share/dbus-1/system.d/org.shotsync.Shotsync1.conf",
                      "/usr/share/dbus-1/interfaces/org.shotsync.Shotsync1.xml",
                      "/usr/share/man/man8/shotsyncd.8", "/usr/share/man/man1/shotsyncctl.1",
@@ -245,7 +247,7 @@ class Container:
         units = [os.path.join(d, UNIT) for d in ("/lib/systemd/system", "/usr/lib/systemd/system")]
         check(any(os.path.exists(self.upper + u) for u in units), "installed " + UNIT)
         ok("meson install --destdir into the overlay's upper directory: daemon, client, unit, policy, "
-           "sysusers.d, tmpfiles.d, example configuration, man pages")
+           "sysusers.d, tmpfiles.d, example configuration (documentation), man pages")
         # Test helpers: the PTP/IP camera emulator and the post-install script.
         helpers = self.upper + E2E_LIBEXEC
         os.makedirs(helpers)
@@ -657,21 +659,22 @@ CaptureTimeoutSec=5
         st = os.stat(c.path(RAW))
         check(st.st_gid == int(pw[3]) and st.st_mode & 0o7777 == 0o2775, "%s 2775 root:shotsync" % RAW,
               oct(st.st_mode))
-        with open(c.path("/etc/shotsync/shotsync.conf"), "rb") as a, \
-                open(c.path("/usr/share/shotsync/shotsync.conf"), "rb") as b:
-            check(a.read() == b.read(), "/etc/shotsync/shotsync.conf is the example")
-        ok("post-install: user shotsync (groups %s), %s and %s, /etc/shotsync/shotsync.conf from the example" %
-           (",".join(groups), RAW, CLEAN))
+        check(c.run("test", "-e", "/etc/shotsync", check=False).returncode != 0, "nothing written to /etc/shotsync",
+              c.out("ls", "-la", "/etc/shotsync", check=False))
+        ok("post-install: user shotsync (groups %s), %s and %s, no /etc/shotsync" % (",".join(groups), RAW, CLEAN))
 
     def example_config(self):
+        """No configuration file anywhere (SPEC §5): the defaults."""
         c = self.c
+        for d in ("/etc/shotsync", "/run/shotsync", "/usr/lib/shotsync"):
+            check(c.run("test", "-e", d, check=False).returncode != 0, "no %s before the first start" % d)
         c.run("systemctl", "start", UNIT, timeout=60)
         s = c.show("ActiveState", "SubState", "StatusText", "MainPID", "Type", "NotifyAccess", "User")
         check(s["ActiveState"] == "active" and s["SubState"] == "running", "active (running)", s)
         check(s["Type"] == "notify", "Type=notify", s)
         check(re.match(r"(watching|scanning) \d+ cameras?, \d+ shots? open", s["StatusText"]),
               "STATUS= text", s["StatusText"])
-        ok("the example configuration starts: %s/%s, READY=1 reached, StatusText=%r" %
+        ok("no configuration file at all: the defaults start, %s/%s, READY=1 reached, StatusText=%r" %
            (s["ActiveState"], s["SubState"], s["StatusText"]))
         pid = int(s["MainPID"])
         with open("/proc/%d/status" % self.host_pid(pid)) as f:

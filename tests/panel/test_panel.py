@@ -349,11 +349,11 @@ class PanelTestCase(ShotsyncTestCase):
 
     # ---- the panel ----
 
-    def start_panel(self):
+    def start_panel(self, args=None, env=None):
         self.panel_log_path = os.path.join(self.tmp, "panel.log")
         self.panel_log = open(self.panel_log_path, "wb")
-        self.panel = subprocess.Popen([PANEL, "--address", self.bus.address], env=self.desktop.env,
-                                      stdout=self.panel_log, stderr=subprocess.STDOUT)
+        self.panel = subprocess.Popen([PANEL] + (args or ["--address", self.bus.address]),
+                                      env=env or self.desktop.env, stdout=self.panel_log, stderr=subprocess.STDOUT)
         self.app = self.wait(self.find_app, what="the panel on the accessibility bus")
         return self.panel
 
@@ -651,6 +651,53 @@ class TestPanelBusLost(PanelTestCase):
         self.wait_for(r"^Service state: not running$", what="the panel back on the bus")
         self.start_daemon()
         self.wait_all([r"^Service state: running$", r"^Next shot number: 1$"], "the service on the new bus")
+
+
+class TestPanelHost(PanelTestCase):
+    """--host reaches the service on another host's system bus through ssh,
+    as systemd's -H does: ssh runs systemd-stdio-bridge there. A stand-in
+    ssh first in PATH records its arguments and runs that remote command
+    here, against the test's bus (systemd-stdio-bridge --bus-path=)."""
+
+    def test_host(self):
+        if not shutil.which("systemd-stdio-bridge"):
+            self.skipTest("systemd-stdio-bridge is missing (Debian: systemd)")
+        bindir = os.path.join(self.tmp, "bin")
+        os.mkdir(bindir)
+        argv_file = os.path.join(self.tmp, "ssh-argv")
+        with open(os.path.join(bindir, "ssh"), "w") as f:
+            f.write('#!/bin/sh\n'
+                    '# ssh [OPTIONS] -- HOST COMMAND...: record, then run COMMAND here.\n'
+                    'printf "%%s\\n" "$@" >"%s"\n'
+                    'while [ "$1" != "--" ]; do shift; done\n'
+                    'shift 2\n'
+                    'exec "$@" --bus-path="%s"\n' % (argv_file, self.bus.address))
+        os.chmod(os.path.join(bindir, "ssh"), 0o755)
+        env = dict(self.desktop.env, PATH=bindir + ":" + self.desktop.env.get("PATH", os.environ["PATH"]))
+        self.base = time.time()
+        self.start_daemon()
+        self.start_panel(["--host", "lab@pc1:2222"], env=env)
+        self.wait_all([r"^Service state: running$", r"^shotsyncd \S+ · system bus of lab@pc1:2222$"],
+                      "the panel on the service through ssh")
+        with open(argv_file) as f:
+            self.assertEqual(f.read().splitlines(), ["-xT", "-p", "2222", "--", "lab@pc1", "systemd-stdio-bridge"])
+        # Signals and calls cross the bridge.
+        self.drop_now("Trig", "shot_0001.tif")
+        shot = self.wait_signal("ShotOpened")[0]
+        self.wait_for(r"^Shot %s: collecting" % shot)
+        self.click("^Pause$")
+        self.wait(lambda: self.get_property("State") == "paused", what="paused through ssh")
+        # The panel gone, so is its ssh: nothing left behind.
+        def comm(pid):
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    return f.read().strip()
+            except OSError:
+                return ""
+        bridges = [p for p in descendants(self.panel.pid) if comm(p).startswith("systemd-stdio")]
+        self.assertTrue(bridges, "the panel runs ssh (here the bridge) as its child")
+        self.stop_panel()
+        self.wait(lambda: not any(alive(p) for p in bridges), what="ssh to end with the panel")
 
 
 class TestPanelAccessDenied(PanelTestCase):

@@ -10,6 +10,7 @@ PACKAGES=(
         dbus gphoto2 python3-gi gir1.2-glib-2.0 python3 util-linux
         valgrind mandoc libxml2-utils systemd systemd-container
         libgtk-4-dev xvfb imagemagick python3-pyatspi at-spi2-core librsvg2-common desktop-file-utils
+        build-essential debhelper dpkg-dev lintian debootstrap
 )
 
 missing=()

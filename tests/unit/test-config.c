@@ -342,13 +342,42 @@ static void test_paths(void) {
         g_assert_cmpstr(d->download_root, ==, "/srv/raw/usb");
 }
 
-static void test_required(void) {
-        assert_error("[Output]\nCleanRoot=/srv/clean\n", NAME ": [Watch] RawRoot= is required");
-        assert_error("[Watch]\nRawRoot=/srv/raw\n", NAME ": [Output] CleanRoot= is required");
+/* SPEC §5: no key is required; the roots have defaults, and a message
+ * about them names the key that was written, not the default. */
+static void test_default_roots(void) {
+        static const char *const nothing[] = { "", "# only a comment\n", "[Watch]\n[Output]\n" };
+        for (size_t i = 0; i < G_N_ELEMENTS(nothing); i++) {
+                _cleanup_config_ Config *c = load_ok(nothing[i]);
+                g_assert_cmpstr(c->raw_root, ==, "/srv/shotsync/raw");
+                g_assert_cmpstr(c->clean_root, ==, "/srv/shotsync/clean");
+                g_assert_cmpstr(c->download_root, ==, "/srv/shotsync/raw");
+                g_assert_cmpuint(c->n_cameras, ==, 0);
+        }
+        _cleanup_config_ Config *r = load_ok("[Watch]\nRawRoot=/data/raw\n");
+        g_assert_cmpstr(r->clean_root, ==, "/srv/shotsync/clean");
+        _cleanup_config_ Config *c = load_ok("[Output]\nCleanRoot=/data/clean\n");
+        g_assert_cmpstr(c->raw_root, ==, "/srv/shotsync/raw");
+
+        /* Written empty is not unset. */
         assert_error("[Watch]\nRawRoot=\n[Output]\nCleanRoot=/srv/clean\n",
                      NAME ":2: [Watch] RawRoot=: a path is required");
-        assert_error("", NAME ": [Watch] RawRoot= is required");
-        assert_error("# only a comment\n", NAME ": [Watch] RawRoot= is required");
+        assert_error("[Output]\nCleanRoot=\n", NAME ":2: [Output] CleanRoot=: a path is required");
+
+        /* One root written, the other the default: the written one is blamed. */
+        assert_error("[Watch]\nRawRoot=/srv/shotsync/clean\n",
+                     NAME ":2: [Watch] RawRoot=/srv/shotsync/clean: must differ from CleanRoot (default "
+                          "/srv/shotsync/clean)");
+        assert_error("[Watch]\nRawRoot=/srv/shotsync\n",
+                     NAME ":2: [Watch] RawRoot=/srv/shotsync: must not contain CleanRoot (default "
+                          "/srv/shotsync/clean)");
+        assert_error("[Watch]\nRawRoot=/srv/shotsync/clean/raw\n",
+                     NAME ":2: [Watch] RawRoot=/srv/shotsync/clean/raw: must not be inside CleanRoot (default "
+                          "/srv/shotsync/clean)");
+        assert_error("[Output]\nCleanRoot=/srv/shotsync/raw/clean\n",
+                     NAME ":2: [Output] CleanRoot=/srv/shotsync/raw/clean: must not be inside RawRoot "
+                          "(/srv/shotsync/raw)");
+        assert_error("[Output]\nCleanRoot=/srv\n",
+                     NAME ":2: [Output] CleanRoot=/srv: must not contain RawRoot (/srv/shotsync/raw)");
 }
 
 static void test_groups_and_keys(void) {
@@ -487,9 +516,9 @@ static void test_syntax(void) {
         assert_error_len(nul, sizeof nul - 1, NAME ":6: the file contains a NUL byte");
 
         /* Whatever bytes a file name holds, the message is UTF-8. */
-        bad = "[Watch]\nRawRoot=/srv/raw\n";
+        bad = "[Watch]\nRawRoot=raw\n";
         g_assert_cmpint(config_load_from_data("/etc/caf\xe9.conf", bad, strlen(bad), &c, &error), <, 0);
-        g_assert_cmpstr(error, ==, "/etc/caf\\xe9.conf: [Output] CleanRoot= is required");
+        g_assert_cmpstr(error, ==, "/etc/caf\\xe9.conf:2: [Watch] RawRoot=raw: must be an absolute path");
         g_clear_pointer(&error, g_free);
 
         /* Windows line ends and escapes are GKeyFile's, not our problem. */
@@ -565,8 +594,11 @@ static void test_garbage(void) {
         /* NUL bytes only. */
         char zeros[64] = { 0 };
         assert_error_len(zeros, sizeof zeros, NAME ":1: the file contains a NUL byte");
-        g_assert_cmpint(config_load_from_data(NULL, NULL, 0, &c, &error), <, 0);
-        g_assert_cmpstr(error, ==, "(data): [Watch] RawRoot= is required");
+        g_assert_cmpint(config_load_from_data(NULL, NULL, 0, &c, &error), ==, 0);
+        g_assert_null(error);
+        g_assert_cmpstr(c->path, ==, "(data)");
+        g_assert_cmpstr(c->raw_root, ==, "/srv/shotsync/raw");
+        config_free(c);
 }
 
 /* ---- files and drop-ins ---- */
@@ -699,21 +731,22 @@ static void test_missing(Tmp *t, const void *data) {
         g_assert_cmpstr(error, ==, expected);
         g_clear_pointer(&error, g_free);
 
-        /* No main file, drop-ins complete: fine. */
+        /* No main file, but drop-ins: fine, on the defaults for the rest. */
         g_assert_cmpint(g_mkdir(t->dropins, 0755), ==, 0);
         write_file(t->dropins, "a.conf", "[Watch]\nRawRoot=/srv/raw\n");
-        g_assert_cmpint(config_load(t->main, &c, &error), ==, -EINVAL);
-        g_free(expected);
-        expected = g_strdup_printf("%s: [Output] CleanRoot= is required", t->main);
-        g_assert_cmpstr(error, ==, expected);
-        g_clear_pointer(&error, g_free);
-
-        write_file(t->dropins, "b.conf", "[Output]\nCleanRoot=/srv/clean\n");
         g_assert_cmpint(config_load(t->main, &c, &error), ==, 0);
         g_assert_cmpstr(c->path, ==, t->main);
-        g_assert_cmpuint(g_strv_length(c->dropins), ==, 2);
+        g_assert_cmpuint(g_strv_length(c->dropins), ==, 1);
         g_assert_cmpstr(c->raw_root, ==, "/srv/raw");
+        g_assert_cmpstr(c->clean_root, ==, "/srv/shotsync/clean");
         g_clear_pointer(&c, config_free);
+
+        /* An empty drop-in folder is nothing to read. */
+        g_autofree char *a = g_build_filename(t->dropins, "a.conf", NULL);
+        g_assert_cmpint(g_unlink(a), ==, 0);
+        g_assert_cmpint(config_load(t->main, &c, &error), ==, -ENOENT);
+        g_clear_pointer(&error, g_free);
+        g_assert_cmpint(g_rmdir(t->dropins), ==, 0);
 
         /* A main file that cannot be read. */
         g_assert_cmpint(g_mkdir(t->main, 0755), ==, 0);
@@ -750,6 +783,142 @@ static void test_missing(Tmp *t, const void *data) {
         g_assert_cmpint(config_load(t->main, &c, &error), ==, -EFBIG);
         g_free(expected);
         expected = g_strdup_printf("%s: cannot read: %s", t->main, g_strerror(EFBIG));
+        g_assert_cmpstr(error, ==, expected);
+}
+
+/* Without --config (SPEC §5): the main file may be missing, and drop-ins
+ * come from three folders merged by name as systemd merges them: /etc over
+ * /run over /usr/lib, a symlink to /dev/null masking, the names read in
+ * lexical order whatever their folder. The folders are given here; the
+ * daemon's are the same three under /etc, /run and /usr/lib. */
+typedef struct Search {
+        Tmp tmp;
+        char *etc, *run, *lib;
+        const char *dirs[4];
+} Search;
+
+static void search_setup(Search *s, const void *data) {
+        tmp_setup(&s->tmp, data);
+        s->etc = g_build_filename(s->tmp.dir, "etc.d", NULL);
+        s->run = g_build_filename(s->tmp.dir, "run.d", NULL);
+        s->lib = g_build_filename(s->tmp.dir, "lib.d", NULL);
+        s->dirs[0] = s->etc;
+        s->dirs[1] = s->run;
+        s->dirs[2] = s->lib;
+        s->dirs[3] = NULL;
+}
+
+static void search_teardown(Search *s, const void *data) {
+        tmp_teardown(&s->tmp, data);
+        g_free(s->etc);
+        g_free(s->run);
+        g_free(s->lib);
+}
+
+static Config *search_load(Search *s) {
+        g_autofree char *error = NULL;
+        Config *c = NULL;
+        int r = config_load_files(s->tmp.main, true, s->dirs, &c, &error);
+        if (r < 0)
+                g_test_message("unexpected error: %s", error);
+        g_assert_cmpint(r, ==, 0);
+        g_assert_nonnull(c);
+        return c;
+}
+
+static void test_search_nothing(Search *s, const void *data) {
+        /* No file and no folder at all: the defaults, as a fresh install runs. */
+        _cleanup_config_ Config *c = search_load(s);
+        g_assert_cmpstr(c->path, ==, s->tmp.main);
+        g_assert_cmpstrv(c->dropins, ((const char *const[]) { NULL }));
+        g_assert_cmpstr(c->raw_root, ==, "/srv/shotsync/raw");
+        g_assert_cmpstr(c->clean_root, ==, "/srv/shotsync/clean");
+        g_assert_cmpfloat(c->full_window_sec, ==, 10);
+        g_assert_cmpuint(c->n_cameras, ==, 0);
+
+        /* Empty folders change nothing. */
+        for (int i = 0; i < 3; i++)
+                g_assert_cmpint(g_mkdir(s->dirs[i], 0755), ==, 0);
+        _cleanup_config_ Config *d = search_load(s);
+        g_assert_cmpstrv(d->dropins, ((const char *const[]) { NULL }));
+        g_assert_cmpstr(d->raw_root, ==, "/srv/shotsync/raw");
+}
+
+static void test_search_merge(Search *s, const void *data) {
+        for (int i = 0; i < 3; i++)
+                g_assert_cmpint(g_mkdir(s->dirs[i], 0755), ==, 0);
+
+        write_file(s->tmp.dir, "shotsync.conf", "[Grouping]\nFullWindowSec=12\nOrphanKeepSec=100\n");
+        /* The vendor's files. */
+        write_file(s->lib, "10-vendor.conf", "[Grouping]\nFullWindowSec=20\n[Watch]\nTriggerKeyword=tir\n");
+        write_file(s->lib, "50-lab.conf", "[Grouping]\nTimeoutSec=70\nLateGraceSec=5\n");
+        write_file(s->lib, "60-camera.conf", "[Camera Lanex]\nTrigger=true\n");
+        write_file(s->lib, "70-unmasked.conf", "[Grouping]\nFullWindowSec=40\n");
+        /* A runtime file replaces the vendor's of the same name, as a whole:
+         * LateGraceSec=5 of the vendor's 50-lab.conf is gone with it. */
+        write_file(s->run, "50-lab.conf", "[Grouping]\nTimeoutSec=80\n");
+        /* The admin's: a new name sorting between the others, a mask, and
+         * a file that takes back a name. */
+        write_file(s->etc, "20-site.conf", "[Grouping]\nFullWindowSec=30\n");
+        write_file(s->etc, "05-early.conf", "[Grouping]\nTimeoutSec=90\n[Output]\nCleanRoot=/data/clean\n");
+        g_autofree char *mask = g_build_filename(s->etc, "60-camera.conf", NULL);
+        g_assert_cmpint(symlink("/dev/null", mask), ==, 0);
+        /* A mask in a lower folder does not hide a file above it. */
+        g_autofree char *low_mask = g_build_filename(s->lib, "80-admin.conf", NULL);
+        g_assert_cmpint(symlink("/dev/null", low_mask), ==, 0);
+        write_file(s->etc, "80-admin.conf", "[Watch]\nIgnoreKeywords=junk\n");
+        /* Neither a file nor a mask: neither read nor overriding. */
+        g_autofree char *dangling = g_build_filename(s->etc, "10-vendor.conf", NULL);
+        g_assert_cmpint(symlink("/nonexistent/shotsync", dangling), ==, 0);
+        g_autofree char *folder = g_build_filename(s->run, "70-unmasked.conf", NULL);
+        g_assert_cmpint(g_mkdir(folder, 0755), ==, 0);
+
+        _cleanup_config_ Config *c = search_load(s);
+        g_autofree char *f1 = g_build_filename(s->etc, "05-early.conf", NULL);
+        g_autofree char *f2 = g_build_filename(s->lib, "10-vendor.conf", NULL);
+        g_autofree char *f3 = g_build_filename(s->etc, "20-site.conf", NULL);
+        g_autofree char *f4 = g_build_filename(s->run, "50-lab.conf", NULL);
+        g_autofree char *f5 = g_build_filename(s->lib, "70-unmasked.conf", NULL);
+        g_autofree char *f6 = g_build_filename(s->etc, "80-admin.conf", NULL);
+        g_assert_cmpstrv(c->dropins, ((const char *const[]) { f1, f2, f3, f4, f5, f6, NULL }));
+        g_assert_cmpfloat(c->full_window_sec, ==, 40);  /* 70-unmasked.conf comes last */
+        g_assert_cmpfloat(c->timeout_sec, ==, 80);      /* run's 50-lab.conf after etc's 05-early.conf */
+        g_assert_cmpfloat(c->late_grace_sec, ==, 600);  /* lib's 50-lab.conf was replaced */
+        g_assert_cmpfloat(c->orphan_keep_sec, ==, 100); /* the main file, read first */
+        g_assert_cmpstr(c->trigger_keyword, ==, "tir");
+        g_assert_cmpstrv(c->ignore_keywords, ((const char *const[]) { "junk", NULL }));
+        g_assert_cmpstr(c->clean_root, ==, "/data/clean");
+        g_assert_cmpstr(c->raw_root, ==, "/srv/shotsync/raw");
+        g_assert_cmpuint(c->n_cameras, ==, 0); /* 60-camera.conf is masked */
+        g_clear_pointer(&c, config_free);
+
+        /* A problem names the file that was read, in its folder. */
+        write_file(s->run, "50-lab.conf", "[Grouping]\nTimeoutSec=soon\n");
+        g_autofree char *error = NULL;
+        g_assert_cmpint(config_load_files(s->tmp.main, true, s->dirs, &c, &error), ==, -EINVAL);
+        g_autofree char *expected = g_strdup_printf("%s:2: [Grouping] TimeoutSec=soon: not a number", f4);
+        g_assert_cmpstr(error, ==, expected);
+        g_clear_pointer(&error, g_free);
+
+        /* ... and an overridden file is not even read. */
+        write_file(s->lib, "50-lab.conf", "[Grouping]\nTimeoutSec=soon\n");
+        write_file(s->run, "50-lab.conf", "[Grouping]\nTimeoutSec=80\n");
+        c = search_load(s);
+        g_assert_cmpfloat(c->timeout_sec, ==, 80);
+        g_clear_pointer(&c, config_free);
+
+        /* The main file is optional here, but read when it is there. */
+        g_assert_cmpint(g_unlink(s->tmp.main), ==, 0);
+        c = search_load(s);
+        g_assert_cmpfloat(c->orphan_keep_sec, ==, 86400);
+        g_clear_pointer(&c, config_free);
+
+        /* A drop-in folder that is not one is an error naming it. */
+        rm_rf(s->run);
+        write_file(s->tmp.dir, "run.d", "");
+        g_assert_cmpint(config_load_files(s->tmp.main, true, s->dirs, &c, &error), ==, -ENOTDIR);
+        g_free(expected);
+        expected = g_strdup_printf("%s: cannot read the drop-in folder: Not a directory", s->run);
         g_assert_cmpstr(error, ==, expected);
 }
 
@@ -881,7 +1050,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/config/numbers", test_numbers);
         g_test_add_func("/config/timeout-vs-window", test_timeout_vs_window);
         g_test_add_func("/config/paths", test_paths);
-        g_test_add_func("/config/required", test_required);
+        g_test_add_func("/config/default-roots", test_default_roots);
         g_test_add_func("/config/groups-and-keys", test_groups_and_keys);
         g_test_add_func("/config/camera-names", test_camera_names);
         g_test_add_func("/config/trigger-cameras", test_trigger_cameras);
@@ -890,6 +1059,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/config/garbage", test_garbage);
         g_test_add("/config/dropins", Tmp, NULL, tmp_setup, test_dropins, tmp_teardown);
         g_test_add("/config/missing", Tmp, NULL, tmp_setup, test_missing, tmp_teardown);
+        g_test_add("/config/search/nothing", Search, NULL, search_setup, test_search_nothing, search_teardown);
+        g_test_add("/config/search/merge", Search, NULL, search_setup, test_search_merge, search_teardown);
         g_test_add_func("/config/example", test_example);
         g_test_add_func("/config/kind-needs-suffix", test_kind_needs_suffix);
         g_test_add_func("/config/publish-mode", test_publish_mode);
