@@ -12,6 +12,28 @@ struct WorkItem {
         void (*done)(WorkItem *item, Manager *m);
 };
 
+/* A file of a shot being (busy) or staged ahead of publishing. */
+typedef struct Stage {
+        bool busy;
+        int error;
+        char *dst;
+        StagedFile sf;
+} Stage;
+#define STAGERS ((unsigned) ELEMENTSOF(((Manager *) NULL)->stagers))
+
+/* manager-stage.c */
+void stage_free(void *p);
+void stage_item_free(void *p);
+void manager_stage_file(Manager *m, ShotData *sd, const char *rel, const char *dst);
+void manager_discard_staged(Manager *m, StagedFile *sf);
+/* Hands what joined this turn of the loop to the staging threads. */
+void manager_stage_submit(Manager *m);
+/* Whether a file of sd is still being staged: its publishing waits. */
+bool shot_data_staging(const ShotData *sd);
+/* Hands over the staged copy of rel, if it is ready and meant for dst. */
+bool shot_data_take_staged(ShotData *sd, const char *rel, const char *dst, StagedFile *ret);
+void shot_data_return_staged(ShotData *sd, const char *rel, const char *dst, StagedFile *sf);
+
 /* A file of a shot already in the clean tree. */
 typedef struct DoneFile {
         char *clean_path;
@@ -67,6 +89,10 @@ void manager_housekeeping(Manager *m);
 void manager_publish_pending(Manager *m);
 bool manager_publish_busy(Manager *m);
 void manager_print_summary(Manager *m);
+/* Where a file of a shot is published (SPEC §3), from the kinds its shot
+ * knows its camera by (kind_ids: NULL when not known, n_kinds of them). */
+char *shot_file_clean_path(const Manager *m, uint32_t date, uint32_t number, const char *camera, const char *rel,
+                           nsec_t dt, unsigned kind, const char *const *kind_ids);
 /* The images map of ShotClosed/ShotUpdated. */
 GHashTable *shot_images(ShotData *sd);
 /* Missing cameras of a shot as published (or as the engine sees it while live). */

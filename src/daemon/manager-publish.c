@@ -22,12 +22,14 @@ typedef struct JobFile {
         char *image_key; /* in ShotClosed's images: "camera", or "camera/kind" when it has several kinds */
         nsec_t mtime;
         bool late, already;
+        bool staged;      /* stage holds its staged copy (publish_finish() then, no copy) */
+        bool stage_used;  /* put under dst: its folder wants an fsync */
+        StagedFile stage;
         int error;
         PublishResult result;
 } JobFile;
 
 typedef struct PublishJob {
-        WorkItem item;
         char id[SHOT_ID_MAX];
         uint64_t generation;
         char *clean_root;
@@ -42,7 +44,14 @@ typedef struct PublishJob {
         size_t n_published; /* newly, this time */
         gint next_file;     /* shared by the threads publishing the files */
         gint stop;          /* set by the first error worth a retry */
+        StagedFile manifest_stage;
 } PublishJob;
+
+/* The shots ready to publish at one moment, done in one go. */
+typedef struct PublishBatch {
+        WorkItem item;
+        GPtrArray *jobs; /* PublishJob* */
+} PublishBatch;
 
 void done_file_free(void *p) {
         DoneFile *d = p;
@@ -59,6 +68,7 @@ static void job_free(PublishJob *j) {
                 g_free(j->files[i].dst);
                 g_free(j->files[i].camera);
                 g_free(j->files[i].image_key);
+                staged_file_clear(&j->files[i].stage);
         }
         g_free(j->files);
         g_strfreev(j->expected);
@@ -66,6 +76,7 @@ static void job_free(PublishJob *j) {
         manifest_free(j->manifest);
         g_free(j->clean_root);
         g_free(j->error_path);
+        staged_file_clear(&j->manifest_stage);
         g_free(j);
 }
 
@@ -91,14 +102,27 @@ static void *publish_files(void *data) {
                 JobFile *f = &j->files[i];
                 if (f->already)
                         continue;
+                if (f->staged) {
+                        f->error = publish_finish(j->clean_root, f->src, f->dst, &f->stage, &f->result);
+                        if (f->error >= 0) {
+                                f->stage_used = true;
+                                continue;
+                        }
+                        if (f->error != -ESTALE && f->error != -ENOENT)
+                                goto failed;
+                        /* The raw file changed since, or the staged copy is
+                         * gone: the full way. */
+                }
                 f->error = publish_file(j->clean_root, j->mode, f->src, f->dst, &f->result);
+        failed:
                 if (f->error < 0 && !error_is_permanent(f->error))
                         g_atomic_int_set(&j->stop, 1);
         }
 }
 
-static void publish_work(void *data) {
-        PublishJob *j = data;
+/* Phase one of a job: its files under their final names; the folders that
+ * want an fsync are added to dirs. */
+static void publish_job_files(PublishJob *j, GHashTable *dirs) {
         GThread *threads[PUBLISH_THREADS_MAX - 1];
         size_t n_threads = 0, n_todo = 0;
 
@@ -107,7 +131,12 @@ static void publish_work(void *data) {
                         j->files[i].error = 1; /* not tried: set by publish_files() */
                         n_todo++;
                 }
-        size_t n_want = MIN(MIN(n_todo, (size_t) g_get_num_processors()), (size_t) PUBLISH_THREADS_MAX);
+        /* Renames of staged copies are quick; copies the full way gain from
+         * running side by side. */
+        size_t n_copies = 0;
+        for (size_t i = 0; i < j->n_files; i++)
+                n_copies += !j->files[i].already && !j->files[i].staged;
+        size_t n_want = MIN(MIN(n_copies, (size_t) g_get_num_processors()), (size_t) PUBLISH_THREADS_MAX);
         for (; n_threads + 1 < n_want; n_threads++) {
                 threads[n_threads] = g_thread_try_new("shotsync-publish", publish_files, j, NULL);
                 if (!threads[n_threads])
@@ -129,9 +158,14 @@ static void publish_work(void *data) {
                 }
                 if (f->error == 0)
                         j->n_published++;
+                if (f->stage_used)
+                        g_hash_table_add(dirs, g_path_get_dirname(f->dst));
         }
+}
 
-        /* The manifest describes what is in the clean tree, nothing else. */
+/* Phase two: the manifest, describing what is in the clean tree, nothing
+ * else; its folder is added to dirs. */
+static void publish_job_manifest(PublishJob *j, GHashTable *dirs) {
         Manifest *mf = j->manifest;
         for (size_t i = 0; i < j->n_files; i++) {
                 JobFile *f = &j->files[i];
@@ -159,11 +193,84 @@ static void publish_work(void *data) {
         size_t len;
         g_autofree char *text = manifest_to_data(mf, &len);
         g_autofree char *path = manifest_path(j->clean_root, mf->date, mf->number);
-        int r = publish_replace(j->clean_root, path, text, len);
+        int r = publish_stage_data(j->clean_root, path, text, len, &j->manifest_stage);
         if (r < 0) {
                 j->error = r;
                 j->error_path = g_steal_pointer(&path);
+                return;
         }
+        g_hash_table_add(dirs, g_path_get_dirname(path));
+}
+
+/* Phase three: every manifest written first, then each synced (mostly one
+ * journal commit for them all), then renamed into place. */
+static void publish_job_manifest_finish(PublishJob *j) {
+        if (j->error < 0 || !j->manifest_stage.tmp)
+                return;
+        g_autofree char *path = manifest_path(j->clean_root, j->manifest->date, j->manifest->number);
+        int r = publish_stage_sync(j->clean_root, &j->manifest_stage);
+        if (r >= 0)
+                r = publish_finish_replace(j->clean_root, path, &j->manifest_stage);
+        if (r < 0) {
+                j->error = r;
+                j->error_path = g_steal_pointer(&path);
+                staged_file_discard(j->clean_root, &j->manifest_stage);
+                return;
+        }
+        staged_file_clear(&j->manifest_stage);
+}
+
+/* Each folder once, however many files of however many shots went there;
+ * a failure holds every job that wrote into it. */
+static void sync_dirs(GPtrArray *jobs, GHashTable *dirs, bool manifests) {
+        GHashTableIter it;
+        void *dir;
+        g_hash_table_iter_init(&it, dirs);
+        while (g_hash_table_iter_next(&it, &dir, NULL)) {
+                PublishJob *first = jobs->pdata[0];
+                int r = publish_sync_dir(first->clean_root, dir);
+                if (r >= 0)
+                        continue;
+                for (guint k = 0; k < jobs->len; k++) {
+                        PublishJob *j = jobs->pdata[k];
+                        bool wrote = false;
+                        if (manifests) {
+                                g_autofree char *path = manifest_path(j->clean_root, j->manifest->date,
+                                                                      j->manifest->number);
+                                g_autofree char *d = g_path_get_dirname(path);
+                                wrote = streq(d, dir);
+                        }
+                        for (size_t i = 0; !wrote && i < j->n_files; i++) {
+                                g_autofree char *d = g_path_get_dirname(j->files[i].dst);
+                                wrote = j->files[i].stage_used && streq(d, dir);
+                        }
+                        if (wrote && j->error >= 0) {
+                                j->error = r;
+                                j->error_path = g_strdup(dir);
+                        }
+                }
+        }
+}
+
+/* Every shot ready at once, in one go: its files, each folder's fsync once,
+ * the manifests, each of their folders' fsync once. A burst of shots costs
+ * a few folder fsyncs, not a dozen per shot. */
+static void publish_work(void *data) {
+        PublishBatch *b = data;
+        g_autoptr(GHashTable) dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        for (guint k = 0; k < b->jobs->len; k++)
+                publish_job_files(b->jobs->pdata[k], dirs);
+        sync_dirs(b->jobs, dirs, false);
+
+        g_hash_table_remove_all(dirs);
+        for (guint k = 0; k < b->jobs->len; k++) {
+                PublishJob *j = b->jobs->pdata[k];
+                if (j->error >= 0)
+                        publish_job_manifest(j, dirs);
+        }
+        for (guint k = 0; k < b->jobs->len; k++)
+                publish_job_manifest_finish(b->jobs->pdata[k]);
+        sync_dirs(b->jobs, dirs, true);
 }
 
 GHashTable *shot_images(ShotData *sd) {
@@ -214,10 +321,19 @@ static unsigned n_blocked(Manager *m) {
         return n;
 }
 
-static void publish_done(WorkItem *item, Manager *m) {
-        PublishJob *j = (PublishJob *) item;
+static void publish_done(PublishJob *j, Manager *m) {
         ShotData *sd = shot_data_get(m, j->id);
 
+        /* Staged copies this attempt did not use wait for the next one. */
+        for (size_t i = 0; i < j->n_files; i++) {
+                JobFile *f = &j->files[i];
+                if (!f->staged || f->stage_used)
+                        continue;
+                if (sd && f->error != -ESTALE)
+                        shot_data_return_staged(sd, f->rel, f->dst, &f->stage);
+                else
+                        manager_discard_staged(m, &f->stage);
+        }
         if (!sd) {
                 job_free(j);
                 return;
@@ -291,12 +407,23 @@ static void publish_done(WorkItem *item, Manager *m) {
         manager_schedule_flush(m);
 }
 
+char *shot_file_clean_path(const Manager *m, uint32_t date, uint32_t number, const char *camera, const char *rel,
+                           nsec_t dt, unsigned kind, const char *const *kind_ids) {
+        const char *base = strrchr(rel, '/');
+        base = base ? base + 1 : rel;
+        char ext[32];
+        file_extension_lower(base, ext);
+        unsigned suffix = 0;
+        if (kind_ids ? config_kind_ids_need_suffix(kind_ids, kind, ext) : kind > 0)
+                suffix = kind + 1;
+        return clean_file_path(m->config->clean_root, camera, date, number, dt, suffix, ext);
+}
+
 static PublishJob *job_new(Manager *m, ShotData *sd) {
         StateShot st;
         shot_to_state(m, sd, &st);
 
         PublishJob *j = g_new0(PublishJob, 1);
-        j->item.done = publish_done;
         memcpy(j->id, sd->id, sizeof j->id);
         j->generation = sd->generation;
         j->clean_root = g_strdup(m->config->clean_root);
@@ -347,14 +474,9 @@ static PublishJob *job_new(Manager *m, ShotData *sd) {
                         f->result = d->result;
                         continue;
                 }
-                const char *base = strrchr(sf->path, '/');
-                base = base ? base + 1 : sf->path;
-                char ext[32];
-                file_extension_lower(base, ext);
-                unsigned suffix = 0;
-                if (kinds ? config_kind_ids_need_suffix((const char *const *) kinds->ids, sf->kind, ext) : sf->kind > 0)
-                        suffix = sf->kind + 1;
-                f->dst = clean_file_path(m->config->clean_root, sf->camera, st.date, st.number, sf->dt, suffix, ext);
+                f->dst = shot_file_clean_path(m, st.date, st.number, sf->camera, sf->path, sf->dt, sf->kind,
+                                              kinds ? (const char *const *) kinds->ids : NULL);
+                f->staged = shot_data_take_staged(sd, sf->path, f->dst, &f->stage);
         }
 
         size_t n_exp = st.expected ? g_strv_length(st.expected) : 0;
@@ -373,7 +495,16 @@ static PublishJob *job_new(Manager *m, ShotData *sd) {
         return j;
 }
 
+static void batch_done(WorkItem *item, Manager *m) {
+        PublishBatch *b = (PublishBatch *) item;
+        for (guint k = 0; k < b->jobs->len; k++)
+                publish_done(b->jobs->pdata[k], m);
+        g_ptr_array_unref(b->jobs);
+        g_free(b);
+}
+
 void manager_publish_pending(Manager *m) {
+        PublishBatch *batch = NULL;
         GHashTableIter it;
         void *v;
 
@@ -389,10 +520,19 @@ void manager_publish_pending(Manager *m) {
                         continue;
                 if (sd->shot && sd->shot->status == SHOT_COLLECTING)
                         continue;
-                PublishJob *j = job_new(m, sd);
+                /* Its files' copies are on their way: the rename is cheaper. */
+                if (shot_data_staging(sd))
+                        continue;
+                if (!batch) {
+                        batch = g_new0(PublishBatch, 1);
+                        batch->item.done = batch_done;
+                        batch->jobs = g_ptr_array_new();
+                }
+                g_ptr_array_add(batch->jobs, job_new(m, sd));
                 sd->publishing = true;
-                (void) worker_submit(m->disk, publish_work, j);
         }
+        if (batch)
+                (void) worker_submit(m->disk, publish_work, batch);
 }
 
 bool manager_publish_busy(Manager *m) {

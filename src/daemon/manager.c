@@ -38,6 +38,7 @@ ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number, const char *
         (void) shot_format_id(date, number, sd->id);
         sd->metadata = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         sd->done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, done_file_free);
+        sd->staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, stage_free);
         sd->images = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         sd->pending_calls = g_ptr_array_new_with_free_func(message_unref);
         g_hash_table_insert(m->shots, sd->id, sd);
@@ -56,6 +57,12 @@ static void shot_data_free(void *p) {
         g_free(sd->raw_root);
         g_hash_table_unref(sd->metadata);
         g_hash_table_unref(sd->done);
+        GHashTableIter it;
+        void *v;
+        g_hash_table_iter_init(&it, sd->staged);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                manager_discard_staged(sd->manager, &((Stage *) v)->sf);
+        g_hash_table_unref(sd->staged);
         g_hash_table_unref(sd->images);
         manifest_free(sd->manifest);
         sd->manager->n_pending_calls -= sd->pending_calls->len;
@@ -171,6 +178,15 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
                                 sd->generation++;
                 }
                 bus_emit_image_assigned(m, s, f);
+                if (sd) {
+                        unsigned n = shot_camera_n_kinds(s, m->engine, f->camera);
+                        g_autofree const char **ids = g_new0(const char *, n + 1);
+                        for (unsigned k = 0; k < n; k++)
+                                ids[k] = shot_camera_kind_id(s, m->engine, f->camera, k);
+                        g_autofree char *dst = shot_file_clean_path(m, s->date, s->number, camera, f->path, f->dt,
+                                                                    f->kind, ids);
+                        manager_stage_file(m, sd, f->path, dst);
+                }
                 break;
         }
 
@@ -267,6 +283,7 @@ static int on_flush(sd_event_source *s, void *userdata) {
 
         (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
         arm_deadline(m);
+        manager_stage_submit(m);
         manager_save_state(m);
         manager_publish_pending(m);
         manager_update_status(m);
@@ -614,6 +631,7 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->removed = g_ptr_array_new_with_free_func(g_free);
         m->ignored_seen = g_hash_table_new_full(path_key_hash, path_key_equal, g_free, g_free);
         m->props_changed = g_ptr_array_new();
+        m->stage_pending = g_ptr_array_new_with_free_func(stage_item_free);
         g_mutex_init(&m->save_lock);
 
         r = config_load(m->config_path, &m->config, &error);
@@ -644,8 +662,15 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         r = worker_new(m->event, "shotsync-scan", on_worker_done, m, &m->reader);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the scan worker: %m");
+        /* --once publishes everything at the end, side by side, anyway. */
+        for (unsigned i = 0; i < STAGERS && !m->once; i++) {
+                r = worker_new(m->event, "shotsync-stage", on_worker_done, m, &m->stagers[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot start the staging workers: %m");
+        }
 
-        r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000, on_deadline, m);
+        /* Within 1 ms of T: a timed-out shot is published right after. */
+        r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_deadline, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot create a timer: %m");
         (void) sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
@@ -951,6 +976,8 @@ Manager *manager_free(Manager *m) {
         m->saver = worker_free(m->saver);
         sd_event_source_disable_unref(m->save_retry);
         m->reader = worker_free(m->reader);
+        for (unsigned i = 0; i < STAGERS; i++)
+                m->stagers[i] = worker_free(m->stagers[i]);
         sd_event_source_disable_unref(m->scan_slice);
         if (m->scan_job)
                 /* Its result, being handed over a slice at a time. */
@@ -981,6 +1008,8 @@ Manager *manager_free(Manager *m) {
                 g_hash_table_unref(m->ignored_seen);
         if (m->props_changed)
                 g_ptr_array_unref(m->props_changed);
+        if (m->stage_pending)
+                g_ptr_array_unref(m->stage_pending);
         if (m->once_closed)
                 g_ptr_array_unref(m->once_closed);
         g_mutex_clear(&m->save_lock);

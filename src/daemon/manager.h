@@ -58,6 +58,7 @@ struct ShotData {
         unsigned failures;
         sd_event_source *retry;
         GHashTable *done;       /* raw relative path → DoneFile: what is published already */
+        GHashTable *staged;     /* raw relative path → Stage: copied ahead of publishing */
         GHashTable *images;     /* "camera" or "camera/kind" → clean path, as last published */
         Manifest *manifest;     /* as last published */
         GPtrArray *pending_calls; /* sd_bus_message* answered once the state recording their change is saved */
@@ -88,6 +89,9 @@ struct Manager {
         Worker *saver;   /* state saves */
         Worker *disk;    /* publishing, after the save that records what it publishes */
         Worker *reader;  /* scans and manifest reads */
+        Worker *stagers[2]; /* files copied into staging as they join their shots */
+        unsigned next_stager;
+        GPtrArray *stage_pending; /* StageItem*: joined this turn, staged at the flush */
 
         sd_event_source *deadline_timer;
         sd_event_source *rescan_timer;

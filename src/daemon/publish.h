@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "manifest.h"
@@ -33,9 +34,46 @@ typedef struct PublishResult {
  * another negative errno (-ENOENT: src vanished, -ENOSPC, -EROFS, ...). */
 int publish_file(const char *clean_root, PublishMode mode, const char *src, const char *dst, PublishResult *ret);
 
+/* Publishing in two steps, so that the copy, the hash and the file's fsync
+ * happen when a file joins its shot (it is final bytes then: closed or
+ * renamed), and closing the shot costs renames and folder fsyncs only:
+ *   publish_stage()   copies (clones) src into the staging folder (beside
+ *                     dst's folder when that is on another file system),
+ *                     fsync()ed and hashed; in hardlink mode hashes src and
+ *                     notes its identity, nothing is written;
+ *   publish_finish()  puts it under dst (no replace; identical content
+ *                     there counts as done), without fsync()ing dst's
+ *                     folder: the caller does, once per folder
+ *                     (publish_sync_dir());
+ *   staged_file_discard()   drops a staged copy that will not be used. */
+typedef struct StagedFile {
+        char *tmp;         /* relative to CleanRoot: the staged copy; NULL in hardlink mode */
+        bool link;         /* hardlink mode: src is linked at finish */
+        dev_t dev;         /* hardlink: the raw file as hashed */
+        ino_t ino;
+        int64_t size, mtime_ns, ctime_ns;
+        PublishResult result;
+} StagedFile;
+
+int publish_stage(const char *clean_root, PublishMode mode, const char *src, const char *dst, StagedFile *ret);
+int publish_finish(const char *clean_root, const char *src, const char *dst, const StagedFile *sf,
+                   PublishResult *ret);
+/* The staged copy's data on disk: publish_stage() leaves the fsync for
+ * later, so that many files written first are synced together. */
+int publish_stage_sync(const char *clean_root, const StagedFile *sf);
+int publish_sync_dir(const char *clean_root, const char *dir);
+/* The same two steps for a file of the service's own (a manifest): data
+ * staged (not yet synced), then renamed over path. */
+int publish_stage_data(const char *clean_root, const char *path, const void *data, size_t len, StagedFile *ret);
+int publish_finish_replace(const char *clean_root, const char *path, const StagedFile *sf);
+void staged_file_discard(const char *clean_root, StagedFile *sf);
+void staged_file_clear(StagedFile *sf);
+
 /* Writes data as path atomically (staging, fsync, rename over any previous
  * version, fsync of the folder), creating missing folders. */
 int publish_replace(const char *clean_root, const char *path, const void *data, size_t len);
+/* The same; sync_dir false leaves the folder's fsync to the caller. */
+int publish_replace_with(const char *clean_root, const char *path, const void *data, size_t len, bool sync_dir);
 
 /* Removes what a crash left in CleanRoot/.staging/ (and creates it). */
 int publish_prepare(const char *clean_root);
