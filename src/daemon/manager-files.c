@@ -481,9 +481,11 @@ void manager_request_scan(Manager *m, bool full) {
 
 int manager_on_rescan_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        /* Retry what could not be watched, then diff the tree. */
+        /* Retry what could not be watched (only then: a refresh reads
+         * every folder), then look at what changed. */
         if (m->watcher) {
-                (void) watcher_refresh(m->watcher);
+                if (watcher_needs_refresh(m->watcher))
+                        (void) watcher_refresh(m->watcher);
                 bool degraded = watcher_is_degraded(m->watcher);
                 if (degraded != m->degraded_watch) {
                         if (!degraded)

@@ -224,7 +224,9 @@ static int open_folder(Watcher *w, const char *rel) {
 static void walk_children(Watcher *w, int fd, GString *rel, int depth, bool crawl);
 
 /* Watch first, then read: a file written in between is reported twice at
- * worst, never lost. */
+ * worst, never lost. A folder whose link count says it has no sub-folder
+ * (ext4, xfs: 2) is not read unless its files are wanted (a crawl): a date
+ * folder of a year-old campaign costs one watch, not a read of its files. */
 static void watch_and_walk(Watcher *w, int fd, GString *rel, int depth, bool crawl) {
         int wd = add_watch_fd(w, fd, rel->str);
         if (wd >= 0)
@@ -232,6 +234,11 @@ static void watch_and_walk(Watcher *w, int fd, GString *rel, int depth, bool cra
         else if (!errno_is_vanished(-wd))
                 degrade(w, rel->str);
 
+        struct stat st;
+        if (!crawl && depth >= 0 && fstat(fd, &st) >= 0 && st.st_nlink == 2) {
+                close(fd);
+                return;
+        }
         walk_children(w, fd, rel, depth, crawl);
 }
 
@@ -623,6 +630,10 @@ Watcher *watcher_free(Watcher *w) {
 
 bool watcher_is_degraded(const Watcher *w) {
         return w && w->degraded;
+}
+
+bool watcher_needs_refresh(const Watcher *w) {
+        return w && (w->degraded || w->root_wd < 0);
 }
 
 unsigned watcher_n_watches(const Watcher *w) {

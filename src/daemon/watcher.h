@@ -38,5 +38,8 @@ Watcher *watcher_free(Watcher *w);
 int watcher_refresh(Watcher *w);
 
 bool watcher_is_degraded(const Watcher *w); /* some folder is not watched */
+/* Some folder, or the root itself (not there yet), is not watched: a
+ * refresh may mend it. Otherwise events keep the watches as they must be. */
+bool watcher_needs_refresh(const Watcher *w);
 unsigned watcher_n_watches(const Watcher *w);
 unsigned watcher_n_overflows(const Watcher *w);
