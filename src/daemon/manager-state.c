@@ -80,6 +80,7 @@ void shot_to_state(Manager *m, ShotData *sd, StateShot *out) {
                                 .trigger = f->flags & ENGINE_FILE_TRIGGER,
                                 .late = f->flags & ENGINE_FILE_LATE,
                                 .dt = f->dt,
+                                .offset = f->offset,
                         };
                 }
         }
@@ -215,7 +216,7 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
                                         .trigger = f->trigger,
                                         .dt = f->dt,
                                 };
-                                r = engine_restore_file(m->engine, s, &info, f->late, mono);
+                                r = engine_restore_file(m->engine, s, &info, f->late, f->offset, mono);
                         }
                         if (r < 0)
                                 log_fields(LOG_WARNING, r, s->id, f->camera, f->path,

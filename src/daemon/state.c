@@ -196,6 +196,8 @@ static void build_shot(JsonBuilder *b, const StateShot *sh) {
                 json_add_bool(b, "trigger", f->trigger);
                 json_add_bool(b, "late", f->late);
                 json_add_int(b, "dt", f->dt);
+                if (f->offset != 0)
+                        json_add_int(b, "offset", f->offset);
                 json_builder_end_object(b);
         }
         json_builder_end_array(b);
@@ -429,6 +431,8 @@ static bool parse_shot(JsonNode *node, StateSnapshot *s) {
                 f->trigger = get_bool(&fr, "trigger");
                 f->late = get_bool(&fr, "late");
                 f->dt = get_int(&fr, "dt");
+                if (json_object_has_member(fr.o, "offset"))
+                        f->offset = get_int(&fr, "offset");
                 if (fr.bad || isempty(f->path))
                         r.bad = true;
         }

@@ -27,6 +27,7 @@ typedef struct StateFile {
         unsigned kind; /* 0-based */
         bool trigger, late;
         nsec_t dt;
+        nsec_t offset; /* its camera's clock offset it was grouped with (rule 14); 0 in older states */
 } StateFile;
 
 /* The kinds a shot holds a camera to (rule 17), by identity. */

@@ -590,7 +590,7 @@ static void test_restore(Fixture *f, const void *data) {
         Shot *s;
         g_assert_cmpint(engine_restore_shot(f->e, &r, &s), ==, 0);
         EngineFileInfo info = { .path = "T/s7.tif", .camera = t, .trigger = true, .dt = f->t0 };
-        g_assert_cmpint(engine_restore_file(f->e, s, &info, false, f->now), ==, 0);
+        g_assert_cmpint(engine_restore_file(f->e, s, &info, false, 0, f->now), ==, 0);
         g_assert_true(s->trigger_file == engine_lookup_file(f->e, "T/s7.tif"));
         g_assert_cmpint(engine_restore_shot(f->e, &r, NULL), ==, -EEXIST);
         engine_restore_done(f->e, f->now);
@@ -823,7 +823,7 @@ static void test_restore_kinds(Fixture *f, const void *data) {
         Shot *s;
         g_assert_cmpint(engine_restore_shot(f->e, &r, &s), ==, 0);
         EngineFileInfo info = { .path = "T/s3.tif", .camera = t, .trigger = true, .dt = f->t0 };
-        g_assert_cmpint(engine_restore_file(f->e, s, &info, false, f->now), ==, 0);
+        g_assert_cmpint(engine_restore_file(f->e, s, &info, false, 0, f->now), ==, 0);
         engine_restore_done(f->e, f->now);
         g_assert_cmpuint(shot_camera_n_kinds(s, f->e, b), ==, 1);
         /* B's .tif is kind 2 today, kind 1 of this shot: it completes it. */

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "clocks.h"
+
+/* Offsets beyond a day are a clock on the wrong date, not something to
+ * learn; restored numbers beyond it are not ours. */
+#define CLOCK_VALUE_MAX ((nsec_t) 86400 * NSEC_PER_SEC)
+
+static void sort_small(nsec_t *v, uint32_t n) {
+        for (uint32_t i = 1; i < n; i++) {
+                nsec_t x = v[i];
+                uint32_t j = i;
+                for (; j > 0 && v[j - 1] > x; j--)
+                        v[j] = v[j - 1];
+                v[j] = x;
+        }
+}
+
+/* The lower median: an element of v, so integers stay integers. */
+static nsec_t median(const nsec_t *v, uint32_t n) {
+        nsec_t tmp[MAX(ENGINE_CLOCK_RING, ENGINE_CLOCK_CONFIRM)];
+        memcpy(tmp, v, n * sizeof(nsec_t));
+        sort_small(tmp, n);
+        return tmp[(n - 1) / 2];
+}
+
+static nsec_t distance(nsec_t a, nsec_t b) {
+        return a > b ? a - b : b - a;
+}
+
+/* Median absolute deviation as a standard deviation (1.4826 for normal
+ * noise); 0 with fewer than 3 values, where it says nothing. */
+static nsec_t spread_of(const nsec_t *v, uint32_t n) {
+        if (n < 3)
+                return 0;
+        nsec_t m = median(v, n), dev[MAX(ENGINE_CLOCK_RING, ENGINE_CLOCK_CONFIRM)];
+        for (uint32_t i = 0; i < n; i++)
+                dev[i] = distance(v[i], m);
+        return median(dev, n) / 10000 * 14826;
+}
+
+void clock_reset(EngineClock *c, bool configured, nsec_t seed) {
+        *c = (EngineClock) {
+                .offset = configured ? seed : 0,
+                .trusted = configured,
+                .configured = configured,
+                .seed = configured ? seed : 0,
+        };
+}
+
+nsec_t clock_tolerance(const EngineClock *c) {
+        return MAX(CLOCK_TOLERANCE_MIN, c->spread * CLOCK_TOLERANCE_SIGMAS);
+}
+
+static void recent_add(EngineClock *c, nsec_t r) {
+        c->recent[c->next_recent] = r;
+        c->next_recent = (c->next_recent + 1) % ENGINE_CLOCK_RING;
+        c->n_recent = MIN(c->n_recent + 1, (uint32_t) ENGINE_CLOCK_RING);
+        if (c->samples < UINT32_MAX)
+                c->samples++;
+        c->spread = spread_of(c->recent, c->n_recent);
+}
+
+/* Starts again from values that agree with each other: what a clock that
+ * was set looks like from now on. */
+static ClockOutcome replace(EngineClock *c, const nsec_t *v, uint32_t n, nsec_t at) {
+        nsec_t before = c->offset;
+        bool was_trusted = c->trusted;
+
+        c->offset = median(v, n);
+        memcpy(c->recent, v, n * sizeof(nsec_t));
+        c->n_recent = n;
+        c->next_recent = n % ENGINE_CLOCK_RING;
+        c->samples = n;
+        c->spread = spread_of(v, n);
+        c->trusted = true;
+        c->n_run = c->n_hypotheses = 0;
+        if (!was_trusted)
+                return CLOCK_LEARNED;
+        c->previous = before;
+        c->changed_at = at;
+        return CLOCK_CHANGED;
+}
+
+/* Appends r to a run of consecutive values that agree with each other, or
+ * starts a new run with it; returns the run's length. */
+static uint32_t run_add(nsec_t *run, uint32_t *n, nsec_t r, nsec_t tolerance) {
+        if (*n > 0 && distance(r, median(run, *n)) > tolerance)
+                *n = 0;
+        run[(*n)++] = r;
+        return *n;
+}
+
+ClockOutcome clock_add_sample(EngineClock *c, nsec_t residual, nsec_t at) {
+        nsec_t tolerance = clock_tolerance(c);
+
+        /* Far from a trusted offset: an odd file, or the first of a clock
+         * that was set. Only a confirmed run tells which. */
+        if (c->trusted && distance(residual, c->offset) > tolerance) {
+                if (run_add(c->run, &c->n_run, residual, tolerance) < ENGINE_CLOCK_CONFIRM)
+                        return CLOCK_NONE;
+                return replace(c, c->run, c->n_run, at);
+        }
+
+        /* A file where its offset says: the orphans that looked steady
+         * were not this camera's clock moving. */
+        c->n_run = c->n_hypotheses = 0;
+        nsec_t before = c->offset;
+        recent_add(c, residual);
+        if (c->n_recent < ENGINE_CLOCK_SAMPLES_MIN)
+                return CLOCK_UPDATED;
+        c->offset = median(c->recent, c->n_recent);
+        if (!c->trusted) {
+                c->trusted = true;
+                c->previous = before;
+                return CLOCK_LEARNED;
+        }
+        return CLOCK_UPDATED;
+}
+
+ClockOutcome clock_add_spread(EngineClock *c, nsec_t residual) {
+        recent_add(c, residual);
+        return CLOCK_UPDATED;
+}
+
+static nsec_t hypothesis_value(const EngineClock *c, uint32_t h) {
+        return median(c->hypotheses[h], MIN(c->hypothesis_runs[h], (uint32_t) ENGINE_CLOCK_CONFIRM));
+}
+
+ClockOutcome clock_add_orphan(EngineClock *c, const nsec_t *residuals, uint32_t n, nsec_t at) {
+        nsec_t tolerance = clock_tolerance(c);
+        bool used[ENGINE_CLOCK_HYPOTHESES] = {};
+        uint32_t kept = 0;
+
+        n = MIN(n, (uint32_t) ENGINE_CLOCK_HYPOTHESES);
+        /* A hypothesis lives on while each orphan has a residual that
+         * matches it; the aliases of a wrong one (another shot's trigger)
+         * drift away as soon as shots are not evenly spaced. */
+        for (uint32_t h = 0; h < c->n_hypotheses; h++) {
+                nsec_t v = hypothesis_value(c, h);
+                int best = -1;
+                for (uint32_t i = 0; i < n; i++)
+                        if (!used[i] && distance(residuals[i], v) <= tolerance &&
+                            (best < 0 || distance(residuals[i], v) < distance(residuals[best], v)))
+                                best = (int) i;
+                if (best < 0)
+                        continue;
+                used[best] = true;
+                uint32_t runs = c->hypothesis_runs[h];
+                if (kept != h)
+                        memcpy(c->hypotheses[kept], c->hypotheses[h], sizeof c->hypotheses[h]);
+                c->hypotheses[kept][runs % ENGINE_CLOCK_CONFIRM] = residuals[best];
+                c->hypothesis_runs[kept] = runs == UINT32_MAX ? runs : runs + 1;
+                kept++;
+        }
+        for (uint32_t i = 0; i < n && kept < ENGINE_CLOCK_HYPOTHESES; i++)
+                if (!used[i]) {
+                        c->hypotheses[kept][0] = residuals[i];
+                        c->hypothesis_runs[kept++] = 1;
+                }
+        c->n_hypotheses = kept;
+
+        /* Only one may have held long enough: two that did are aliases of
+         * each other (shots evenly spaced), and either could be the clock. */
+        int confirmed = -1;
+        for (uint32_t h = 0; h < c->n_hypotheses; h++)
+                if (c->hypothesis_runs[h] >= ENGINE_CLOCK_CONFIRM) {
+                        if (confirmed >= 0)
+                                return CLOCK_NONE;
+                        confirmed = (int) h;
+                }
+        if (confirmed < 0)
+                return CLOCK_NONE;
+        nsec_t v[ENGINE_CLOCK_CONFIRM], before = c->offset;
+        memcpy(v, c->hypotheses[confirmed], sizeof v);
+        ClockOutcome o = replace(c, v, ENGINE_CLOCK_CONFIRM, at);
+        if (o == CLOCK_LEARNED)
+                c->previous = before;
+        return o;
+}
+
+static bool value_ok(nsec_t v) {
+        return v >= -CLOCK_VALUE_MAX && v <= CLOCK_VALUE_MAX;
+}
+
+int clock_check(const EngineClock *c) {
+        if (!c || c->n_recent > ENGINE_CLOCK_RING || c->next_recent >= ENGINE_CLOCK_RING ||
+            c->n_run >= ENGINE_CLOCK_CONFIRM || c->n_hypotheses > ENGINE_CLOCK_HYPOTHESES || c->spread < 0 ||
+            c->spread > CLOCK_VALUE_MAX || !value_ok(c->offset) || !value_ok(c->seed) || !value_ok(c->previous) ||
+            (!c->configured && c->seed != 0))
+                return -EINVAL;
+        for (uint32_t i = 0; i < c->n_recent; i++)
+                if (!value_ok(c->recent[i]))
+                        return -EINVAL;
+        for (uint32_t i = 0; i < c->n_run; i++)
+                if (!value_ok(c->run[i]))
+                        return -EINVAL;
+        for (uint32_t h = 0; h < c->n_hypotheses; h++) {
+                if (c->hypothesis_runs[h] == 0)
+                        return -EINVAL;
+                for (uint32_t i = 0; i < MIN(c->hypothesis_runs[h], (uint32_t) ENGINE_CLOCK_CONFIRM); i++)
+                        if (!value_ok(c->hypotheses[h][i]))
+                                return -EINVAL;
+        }
+        return 0;
+}
