@@ -28,15 +28,20 @@ static nsec_t distance(nsec_t a, nsec_t b) {
         return a > b ? a - b : b - a;
 }
 
-/* Median absolute deviation as a standard deviation (1.4826 for normal
- * noise); 0 with fewer than 3 values, where it says nothing. */
-static nsec_t spread_of(const nsec_t *v, uint32_t n) {
-        if (n < 3)
+/* The median absolute deviation of a few values: where a deviation starts. */
+static nsec_t deviation_of(const nsec_t *v, uint32_t n) {
+        if (n == 0)
                 return 0;
         nsec_t m = median(v, n), dev[MAX(ENGINE_CLOCK_RING, ENGINE_CLOCK_CONFIRM)];
         for (uint32_t i = 0; i < n; i++)
                 dev[i] = distance(v[i], m);
-        return median(dev, n) / 10000 * 14826;
+        return median(dev, n);
+}
+
+/* As a standard deviation (× 1.2533 for normal noise); unknown (0) before
+ * a few samples. */
+static void update_spread(EngineClock *c) {
+        c->spread = c->samples >= ENGINE_CLOCK_SAMPLES_MIN ? c->deviation / 10000 * 12533 : 0;
 }
 
 void clock_reset(EngineClock *c, bool configured, nsec_t seed) {
@@ -52,13 +57,30 @@ nsec_t clock_tolerance(const EngineClock *c) {
         return MAX(CLOCK_TOLERANCE_MIN, c->spread * CLOCK_TOLERANCE_SIGMAS);
 }
 
-static void recent_add(EngineClock *c, nsec_t r) {
+/* The spread decides what is far; nine residuals are too few to know it
+ * (the tolerance would shrink by chance and call noise a clock change), so
+ * it follows the mean absolute deviation over about the last 32, each
+ * clipped at the tolerance so that odd files do not inflate it. */
+#define DEVIATION_MEMORY 32
+
+static void deviation_add(EngineClock *c, nsec_t dev, uint32_t memory) {
+        dev = MIN(dev, clock_tolerance(c));
+        c->deviation += (dev - c->deviation) / (nsec_t) MAX(memory, 1u);
+        update_spread(c);
+}
+
+/* Returns the median of the recent residuals, r included. */
+static nsec_t recent_add(EngineClock *c, nsec_t r) {
         c->recent[c->next_recent] = r;
         c->next_recent = (c->next_recent + 1) % ENGINE_CLOCK_RING;
         c->n_recent = MIN(c->n_recent + 1, (uint32_t) ENGINE_CLOCK_RING);
         if (c->samples < UINT32_MAX)
                 c->samples++;
-        c->spread = spread_of(c->recent, c->n_recent);
+        if (c->observed < UINT32_MAX)
+                c->observed++;
+        nsec_t m = median(c->recent, c->n_recent);
+        deviation_add(c, distance(r, m), MIN(c->samples, (uint32_t) DEVIATION_MEMORY));
+        return m;
 }
 
 /* Starts again from values that agree with each other: what a clock that
@@ -71,8 +93,12 @@ static ClockOutcome replace(EngineClock *c, const nsec_t *v, uint32_t n, nsec_t 
         memcpy(c->recent, v, n * sizeof(nsec_t));
         c->n_recent = n;
         c->next_recent = n % ENGINE_CLOCK_RING;
+        /* Setting a clock does not change its noise: what was known of it
+         * stays. */
+        if (c->samples < ENGINE_CLOCK_SAMPLES_MIN)
+                c->deviation = deviation_of(v, n);
         c->samples = n;
-        c->spread = spread_of(v, n);
+        update_spread(c);
         c->trusted = true;
         c->n_run = c->n_hypotheses = 0;
         if (!was_trusted)
@@ -95,22 +121,29 @@ ClockOutcome clock_add_sample(EngineClock *c, nsec_t residual, nsec_t at) {
         nsec_t tolerance = clock_tolerance(c);
 
         /* Far from a trusted offset: an odd file, or the first of a clock
-         * that was set. Only a confirmed run tells which. */
-        if (c->trusted && distance(residual, c->offset) > tolerance) {
+         * that was set. Only a confirmed run tells which, and only once the
+         * spread is known from a ring of residuals: until then the median
+         * alone resists odd files. */
+        if (c->trusted && c->observed >= ENGINE_CLOCK_RING && distance(residual, c->offset) > tolerance) {
+                /* Counted at the tolerance in the spread, slowly: a camera
+                 * noisier than its spread says sees it grow, not its clock
+                 * change; a clock that was set barely moves it. */
+                if (c->samples >= ENGINE_CLOCK_SAMPLES_MIN)
+                        deviation_add(c, tolerance, DEVIATION_MEMORY);
                 if (run_add(c->run, &c->n_run, residual, tolerance) < ENGINE_CLOCK_CONFIRM)
-                        return CLOCK_NONE;
+                        return CLOCK_UPDATED;
                 return replace(c, c->run, c->n_run, at);
         }
 
         /* A file where its offset says: the orphans that looked steady
          * were not this camera's clock moving. */
         c->n_run = c->n_hypotheses = 0;
-        nsec_t before = c->offset;
-        recent_add(c, residual);
+        nsec_t before = c->offset, m = recent_add(c, residual);
         if (c->n_recent < ENGINE_CLOCK_SAMPLES_MIN)
                 return CLOCK_UPDATED;
-        c->offset = median(c->recent, c->n_recent);
-        if (!c->trusted) {
+        c->offset = m;
+        /* First learned, or first replacing ClockOffsetSec=. */
+        if (!c->trusted || (c->configured && c->n_recent == ENGINE_CLOCK_SAMPLES_MIN && c->samples == c->n_recent)) {
                 c->trusted = true;
                 c->previous = before;
                 return CLOCK_LEARNED;
@@ -119,7 +152,7 @@ ClockOutcome clock_add_sample(EngineClock *c, nsec_t residual, nsec_t at) {
 }
 
 ClockOutcome clock_add_spread(EngineClock *c, nsec_t residual) {
-        recent_add(c, residual);
+        (void) recent_add(c, residual);
         return CLOCK_UPDATED;
 }
 
@@ -186,7 +219,7 @@ static bool value_ok(nsec_t v) {
 int clock_check(const EngineClock *c) {
         if (!c || c->n_recent > ENGINE_CLOCK_RING || c->next_recent >= ENGINE_CLOCK_RING ||
             c->n_run >= ENGINE_CLOCK_CONFIRM || c->n_hypotheses > ENGINE_CLOCK_HYPOTHESES || c->spread < 0 ||
-            c->spread > CLOCK_VALUE_MAX || !value_ok(c->offset) || !value_ok(c->seed) || !value_ok(c->previous) ||
+            c->spread > CLOCK_VALUE_MAX || c->deviation < 0 || c->deviation > CLOCK_VALUE_MAX || !value_ok(c->offset) || !value_ok(c->seed) || !value_ok(c->previous) ||
             (!c->configured && c->seed != 0))
                 return -EINVAL;
         for (uint32_t i = 0; i < c->n_recent; i++)

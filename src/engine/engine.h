@@ -34,8 +34,10 @@ typedef struct EngineLayoutSet EngineLayoutSet;
 
 typedef struct EngineClock {
         nsec_t offset;      /* o(c): the camera's clock minus the reference clock */
-        nsec_t spread;      /* robust standard deviation of recent residuals; 0 while unknown */
+        nsec_t spread;      /* standard deviation of residuals (from deviation); 0 while unknown */
+        nsec_t deviation;   /* mean absolute deviation of the latest ~32 residuals, odd ones clipped */
         uint32_t samples;   /* residuals behind the offset since it was last set */
+        uint32_t observed;  /* residuals ever, a change notwithstanding (the spread is known from a ring's worth) */
         bool trusted;       /* the offset groups files: configured, learned or adopted */
         bool configured;    /* seeded by ClockOffsetSec= */
         nsec_t seed;        /* ClockOffsetSec=, 0 without */
