@@ -11,6 +11,7 @@
  *                   last record is ignored)
  *   forgotten.bin   the same before version 3: digests of paths alone,
  *                   read, never written
+ * state.json also holds each camera's clock estimate ("clocks", rule 14).
  * A snapshot is plain data: the manager builds one in the event loop and a
  * worker thread writes it, so the loop never waits for the disk. */
 
@@ -53,6 +54,7 @@ typedef struct StateShot {
         StateFile *files;
         size_t n_files;
         GHashTable *metadata; /* char* → char* */
+        char **duplicate_triggers; /* rule 4: their raw paths (relative), NULL-terminated; NULL: none */
 } StateShot;
 
 /* A file decided for good: its identity (path and mtime, rule 15) and its
@@ -68,6 +70,12 @@ typedef struct StateCounter {
         uint32_t n_ranges;
 } StateCounter;
 
+/* One camera's clock estimate (rule 14), as the engine keeps it. */
+typedef struct StateClock {
+        char *camera;
+        EngineClock clock;
+} StateClock;
+
 typedef struct StateSnapshot {
         uint64_t seq;      /* the owner's count: what this snapshot brings up to */
         bool write_main;   /* counters or pause changed */
@@ -77,6 +85,9 @@ typedef struct StateSnapshot {
         bool reset_forgotten; /* RawRoot changed: forget what was forgotten, before appending */
         StateCounter *counters;
         size_t n_counters;
+        char *clock_reference;  /* the camera the clocks are against; NULL: the host's clock */
+        StateClock *clocks;     /* NULL with n_clocks 0 in states older than clock offsets */
+        size_t n_clocks;
         StateShot *shots;
         size_t n_shots;
         StateForgotten *forget; /* to append to forgotten2.bin before state.json is replaced */
@@ -98,6 +109,7 @@ StateKinds *state_shot_add_kinds(StateShot *sh, const char *camera);
 const StateKinds *state_shot_kinds(const StateShot *sh, const char *camera);
 void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, const uint32_t *ranges,
                                 uint32_t n_ranges);
+void state_snapshot_add_clock(StateSnapshot *s, const char *camera, const EngineClock *clock);
 
 /* A snapshot carries the shots that changed; an older one not yet written
  * is folded into a newer one (its shots, removals and digests). */

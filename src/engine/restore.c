@@ -116,7 +116,8 @@ int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool lat
                 }
                 g_hash_table_add(e->files, &f->key);
         }
-        if (!s->trigger_file && info->trigger && info->camera == s->trigger_camera && info->dt == s->trigger_time)
+        if (!s->trigger_file && info->trigger && info->camera == s->trigger_camera &&
+            info->dt - offset == s->trigger_time)
                 s->trigger_file = f;
         /* eng_assign() sets LATE itself for closed shots; restore says what was. */
         ShotStatus saved = s->status;
