@@ -602,8 +602,9 @@ class TestPanelStartup(PanelTestCase):
         self.drop_now("A", "a_0001.tif", 0.2)
         self.drop_now("B", "b_0001.tif", -0.3)
         first = self.wait_signal("ShotClosed")[0]
-        self.drop_now("Trig", "shot_0002.tif", 3.0)
-        self.drop_now("B", "b_0002.tif", 3.1)
+        # Farther than MinShotIntervalSec (W/2): a new shot, not a duplicate trigger.
+        self.drop_now("Trig", "shot_0002.tif", 8.0)
+        self.drop_now("B", "b_0002.tif", 8.1)
         second = self.wait_signal("ShotOpened", lambda p: p[0] != first)[0]
         self.wait_signal("ImageAssigned", lambda p: p[0] == second and p[1] == "B")
 
@@ -624,7 +625,7 @@ class TestPanelStartup(PanelTestCase):
         self.wait_all([r"^Service state: running$", r"^Camera B: present$", r"^Camera A: waiting$",
                        r"^Shot %s: collecting, 2 of 3 cameras present, closes in ~\d+ s$" % second],
                       "the open shot back after the restart")
-        self.drop_now("A", "a_0002.tif", 3.2)
+        self.drop_now("A", "a_0002.tif", 8.2)
         self.wait_closed(second)
         self.wait_all([r"^Shot %s: closed, complete, 3 of 3 cameras present$" % second,
                        r"^Shot %s: complete, 3 files, no camera missing$" % second], "the shot complete")
