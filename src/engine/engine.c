@@ -268,12 +268,18 @@ static nsec_t distance(nsec_t a, nsec_t b) {
 /* Whether s is surely f's shot. A camera whose offset is learned lands
  * within its reach of its shot's time: a file farther away is more likely
  * to belong to a shot not seen yet (shots a few seconds apart, files
- * arriving out of order) than to this one, unless no other shot can be
- * nearer, which MinShotIntervalSec (the shortest time between two shots)
- * bounds. A shot whose time is not known yet (its trigger camera's offset
- * is not learned) takes what its window holds. */
+ * arriving out of order) than to this collecting one, unless no other shot
+ * can be nearer, which MinShotIntervalSec (the shortest time between two
+ * shots) bounds. A shot whose time is not known yet (its trigger camera's
+ * offset is not learned) takes what its window holds. */
 bool eng_sure(const Engine *e, const EngineFile *f, const Shot *s) {
         if (!eng_camera_gated(e, f->camera) || !s->anchored)
+                return true;
+        /* A shot closes once the shots near it have been seen (TimeoutSec
+         * outlasts the window and the sync's delays): a file arriving after
+         * has nothing nearer to wait for (rule 10). A trigger still has to be
+         * near it, or it is another shot's. */
+        if (s->status != SHOT_COLLECTING && !(f->flags & ENGINE_FILE_TRIGGER))
                 return true;
         nsec_t d = distance(eng_file_time(e, f), s->anchor);
         return d <= eng_camera_reach(e, f->camera) || d <= e->params.min_shot_interval / 2;

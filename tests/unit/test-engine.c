@@ -1029,6 +1029,24 @@ static void test_clock_outlier(Fixture *f, const void *data) {
         g_assert_cmpfloat(offset_of(f, "FROG"), ==, 9.0);
 }
 
+/* A file of a learned camera, far from its offset, arriving after its shot
+ * closed: every shot near it has been seen by then, it joins at once as a
+ * late file (rule 10) rather than wait for the end of the late grace (the
+ * reliability suite's crash loop waited in vain). */
+static void test_clock_late_beyond_reach(Fixture *f, const void *data) {
+        cam(f, "Ref", 1, true);
+        cam(f, "FROG", 1, true);
+
+        for (unsigned k = 0; k < 9; k++)
+                play_shot(f, k, 9.0);
+        g_ptr_array_set_size(f->log, 0);
+        add(f, "Ref/s09.tif", true, 540 * S);
+        advance(f, 60);
+        add(f, "FROG/late.tif", false, 540 * S + 19 * S);
+        EXPECT(f, "open 20251211-010", "assign 20251211-010 Ref/s09.tif", "close 20251211-010 timeout -FROG",
+               "assign 20251211-010 FROG/late.tif late");
+}
+
 /* A PC's clock set forward (by 5 s, inside the window), then back: files
  * still land in their shots (nearer than half MinShotIntervalSec, no other
  * shot can be theirs), three in a row far from the offset and agreeing
@@ -1331,6 +1349,7 @@ int main(int argc, char *argv[]) {
         T("clock-learning", test_clock_learning);
         T("clock-configured-and-frozen", test_clock_configured_and_frozen);
         T("clock-outlier", test_clock_outlier);
+        T("clock-late-beyond-reach", test_clock_late_beyond_reach);
         T("clock-set-forward-and-back", test_clock_set_forward_and_back);
         T("clock-learned-from-orphans", test_clock_learned_from_orphans);
         T("clock-orphans-ambiguous", test_clock_orphans_ambiguous);
