@@ -69,8 +69,12 @@ static void deviation_add(EngineClock *c, nsec_t dev, uint32_t memory) {
         update_spread(c);
 }
 
-/* Returns the median of the recent residuals, r included. */
+/* Returns the median of the recent residuals, r included. The deviation is
+ * r's from the median before it: measured against a median that includes
+ * it, the first few would all look like no deviation at all. */
 static nsec_t recent_add(EngineClock *c, nsec_t r) {
+        bool before = c->n_recent > 0;
+        nsec_t predicted = before ? median(c->recent, c->n_recent) : 0;
         c->recent[c->next_recent] = r;
         c->next_recent = (c->next_recent + 1) % ENGINE_CLOCK_RING;
         c->n_recent = MIN(c->n_recent + 1, (uint32_t) ENGINE_CLOCK_RING);
@@ -78,9 +82,9 @@ static nsec_t recent_add(EngineClock *c, nsec_t r) {
                 c->samples++;
         if (c->observed < UINT32_MAX)
                 c->observed++;
-        nsec_t m = median(c->recent, c->n_recent);
-        deviation_add(c, distance(r, m), MIN(c->samples, (uint32_t) DEVIATION_MEMORY));
-        return m;
+        if (before)
+                deviation_add(c, distance(r, predicted), MIN(c->samples - 1, (uint32_t) DEVIATION_MEMORY));
+        return median(c->recent, c->n_recent);
 }
 
 /* Starts again from values that agree with each other: what a clock that
@@ -210,6 +214,22 @@ ClockOutcome clock_add_orphan(EngineClock *c, const nsec_t *residuals, uint32_t 
         if (o == CLOCK_LEARNED)
                 c->previous = before;
         return o;
+}
+
+/* 3 × 1.2533 / √n, × 10⁴: three standard errors of the median of n
+ * residuals, in standard deviations. */
+static const int64_t standard_errors[ENGINE_CLOCK_RING + 1] = {
+        0, 37599, 26587, 21708, 18800, 16815, 15350, 14211, 13293, 12533,
+};
+
+nsec_t clock_offset_in_use(const EngineClock *c) {
+        if (!c->trusted)
+                return c->seed;
+        /* A camera whose files scatter widely around an offset near its seed
+         * would only add the estimate's own noise: files at the window's
+         * edge would fall out of it. */
+        nsec_t noise = c->spread / 10000 * standard_errors[MIN(c->n_recent, (uint32_t) ENGINE_CLOCK_RING)];
+        return distance(c->offset, c->seed) > noise ? c->offset : c->seed;
 }
 
 static bool value_ok(nsec_t v) {

@@ -41,5 +41,9 @@ ClockOutcome clock_add_spread(EngineClock *c, nsec_t residual);
  * (at most ENGINE_CLOCK_HYPOTHESES): the offset that ENGINE_CLOCK_CONFIRM
  * orphans in a row agree on, and no other does, is adopted. */
 ClockOutcome clock_add_orphan(EngineClock *c, const nsec_t *residuals, uint32_t n, nsec_t at);
+/* The offset that groups the camera's files: the estimate where it differs
+ * from the seed by more than its noise says (three standard errors of the
+ * median), the seed (ClockOffsetSec=, or 0) otherwise. */
+nsec_t clock_offset_in_use(const EngineClock *c);
 /* -EINVAL when the numbers cannot come from clock_add_*(). */
 int clock_check(const EngineClock *c);

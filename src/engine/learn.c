@@ -32,7 +32,7 @@ static void emit_clock(Engine *e, EngineEventType type, uint32_t camera, nsec_t 
 
 void eng_camera_refresh_offset(Engine *e, EngineCamera *c) {
         const EngineClock *k = &c->clock;
-        c->offset = e->params.learn_offsets && k->trusted ? k->offset : k->seed;
+        c->offset = e->params.learn_offsets ? clock_offset_in_use(k) : k->seed;
         e->offset_lo = MIN(e->offset_lo, c->offset);
         e->offset_hi = MAX(e->offset_hi, c->offset);
 }

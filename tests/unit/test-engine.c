@@ -1047,6 +1047,27 @@ static void test_clock_late_beyond_reach(Fixture *f, const void *data) {
                "assign 20251211-010 FROG/late.tif late");
 }
 
+/* A camera whose files scatter ±1.9 s in a ±2 s window: the median of its
+ * residuals (+0.9 s here) is noise, not a clock. Used, it would push files
+ * at the window's edge out of it (the reliability suite's crash loop lost
+ * files so); its offset stays its seed. */
+static void test_clock_noise_is_no_offset(Fixture *f, const void *data) {
+        EngineParams p = params_learning(4, 60, 2);
+        g_assert_cmpint(engine_set_params(f->e, &p), ==, 0);
+        cam(f, "Ref", 1, true);
+        cam(f, "FROG", 1, true);
+        static const double scatter[] = { 1.8, -1.5, 0.9, 1.7, -0.3, 1.2, 1.6, -1.8, 0.7 };
+
+        for (unsigned k = 0; k < G_N_ELEMENTS(scatter); k++)
+                play_shot(f, k, scatter[k]);
+        g_assert_cmpint(clock_of(f, "FROG")->offset, ==, 900 * MS);
+        g_assert_cmpfloat(offset_of(f, "FROG"), ==, 0);
+        g_ptr_array_set_size(f->log, 0);
+        play_shot(f, 9, -1.9);
+        EXPECT(f, "open 20251211-010", "assign 20251211-010 Ref/s09.tif", "assign 20251211-010 FROG/f09.tif",
+               "close 20251211-010 complete");
+}
+
 /* A PC's clock set forward (by 5 s, inside the window), then back: files
  * still land in their shots (nearer than half MinShotIntervalSec, no other
  * shot can be theirs), three in a row far from the offset and agreeing
@@ -1350,6 +1371,7 @@ int main(int argc, char *argv[]) {
         T("clock-configured-and-frozen", test_clock_configured_and_frozen);
         T("clock-outlier", test_clock_outlier);
         T("clock-late-beyond-reach", test_clock_late_beyond_reach);
+        T("clock-noise-is-no-offset", test_clock_noise_is_no_offset);
         T("clock-set-forward-and-back", test_clock_set_forward_and_back);
         T("clock-learned-from-orphans", test_clock_learned_from_orphans);
         T("clock-orphans-ambiguous", test_clock_orphans_ambiguous);
