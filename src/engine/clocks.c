@@ -69,12 +69,41 @@ static void deviation_add(EngineClock *c, nsec_t dev, uint32_t memory) {
         update_spread(c);
 }
 
+static nsec_t recent_median(const EngineClock *c) {
+        return c->sorted[(c->n_recent - 1) / 2];
+}
+
+/* The ring kept sorted beside it: a median per residual costs a shift of
+ * at most nine values, not a sort. */
+static void sorted_replace(EngineClock *c, bool evict, nsec_t old, nsec_t r) {
+        uint32_t n = c->n_recent;
+        if (evict) {
+                uint32_t i = 0;
+                while (i < n && c->sorted[i] != old)
+                        i++;
+                memmove(c->sorted + i, c->sorted + i + 1, (n - i - 1) * sizeof(nsec_t));
+                n--;
+        }
+        uint32_t j = n;
+        while (j > 0 && c->sorted[j - 1] > r) {
+                c->sorted[j] = c->sorted[j - 1];
+                j--;
+        }
+        c->sorted[j] = r;
+}
+
+void clock_sort_recent(EngineClock *c) {
+        memcpy(c->sorted, c->recent, c->n_recent * sizeof(nsec_t));
+        sort_small(c->sorted, c->n_recent);
+}
+
 /* Returns the median of the recent residuals, r included. The deviation is
  * r's from the median before it: measured against a median that includes
  * it, the first few would all look like no deviation at all. */
 static nsec_t recent_add(EngineClock *c, nsec_t r) {
-        bool before = c->n_recent > 0;
-        nsec_t predicted = before ? median(c->recent, c->n_recent) : 0;
+        bool before = c->n_recent > 0, full = c->n_recent == ENGINE_CLOCK_RING;
+        nsec_t predicted = before ? recent_median(c) : 0;
+        sorted_replace(c, full, full ? c->recent[c->next_recent] : 0, r);
         c->recent[c->next_recent] = r;
         c->next_recent = (c->next_recent + 1) % ENGINE_CLOCK_RING;
         c->n_recent = MIN(c->n_recent + 1, (uint32_t) ENGINE_CLOCK_RING);
@@ -84,7 +113,7 @@ static nsec_t recent_add(EngineClock *c, nsec_t r) {
                 c->observed++;
         if (before)
                 deviation_add(c, distance(r, predicted), MIN(c->samples - 1, (uint32_t) DEVIATION_MEMORY));
-        return median(c->recent, c->n_recent);
+        return recent_median(c);
 }
 
 /* Starts again from values that agree with each other: what a clock that
@@ -97,6 +126,7 @@ static ClockOutcome replace(EngineClock *c, const nsec_t *v, uint32_t n, nsec_t 
         memcpy(c->recent, v, n * sizeof(nsec_t));
         c->n_recent = n;
         c->next_recent = n % ENGINE_CLOCK_RING;
+        clock_sort_recent(c);
         /* Setting a clock does not change its noise: what was known of it
          * stays. */
         if (c->samples < ENGINE_CLOCK_SAMPLES_MIN)

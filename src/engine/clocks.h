@@ -45,5 +45,7 @@ ClockOutcome clock_add_orphan(EngineClock *c, const nsec_t *residuals, uint32_t 
  * from the seed by more than its noise says (three standard errors of the
  * median), the seed (ClockOffsetSec=, or 0) otherwise. */
 nsec_t clock_offset_in_use(const EngineClock *c);
+/* Rebuilds EngineClock.sorted from the ring (after a restore). */
+void clock_sort_recent(EngineClock *c);
 /* -EINVAL when the numbers cannot come from clock_add_*(). */
 int clock_check(const EngineClock *c);

@@ -43,6 +43,7 @@ typedef struct EngineClock {
         nsec_t seed;        /* ClockOffsetSec=, 0 without */
         nsec_t recent[ENGINE_CLOCK_RING]; /* the latest residuals, a ring */
         uint32_t n_recent, next_recent;
+        nsec_t sorted[ENGINE_CLOCK_RING]; /* the same, in order: derived, not saved (restore sorts them) */
         nsec_t run[ENGINE_CLOCK_CONFIRM]; /* consecutive residuals far from the offset */
         uint32_t n_run;
         /* Offsets that consecutive orphans agree on: each hypothesis keeps its

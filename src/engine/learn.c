@@ -337,6 +337,7 @@ int engine_restore_clock(Engine *e, uint32_t camera, const EngineClock *saved) {
         if (saved->configured != c->clock.configured || saved->seed != c->clock.seed)
                 return -ESTALE;
         c->clock = *saved;
+        clock_sort_recent(&c->clock);
         if (camera == e->reference) {
                 /* Its offset is its seed by definition; only its spread is learned. */
                 c->clock.offset = c->clock.seed;
