@@ -203,11 +203,13 @@ int main(int argc, char *argv[]) {
                         return 2;
                 }
 
-        printf("Grouping accuracy: files in the shot of their own laser shot (%u seeds x %d shots per cell:\n"
-               "%d a minute apart, then %d at the spacing); 12 cameras at -10..+10 s, jitter +-0.5 s,\n"
-               "W = 35 s, sync delays 6-30 s in bursts every 20 s%s. Extra: shots opened beyond the laser's.\n\n",
+        printf("Grouping accuracy: the files in the shot of their own laser shot, and the shots opened\n"
+               "beyond the laser's (%u seeds x %d shots per cell: %d a minute apart, then %d at the\n"
+               "spacing). 12 cameras -10..+10 s from the reference camera, jitter +-0.5 s, W = 35 s,\n"
+               "MinShotIntervalSec = 3/4 of the spacing, sync delays 6-30 s in bursts every 20 s%s.\n\n",
                n_seeds, FIRST_SHOTS + SPACED_SHOTS, FIRST_SHOTS, SPACED_SHOTS,
-               arg_failures ? ", with the campaign's failures (missed shots, late writes and syncs, extra acquisitions)" : "");
+               arg_failures ? ";\nwith the campaign's failures (missed shots, late writes and syncs, extra acquisitions)" :
+                              "");
         printf("%-8s  %-22s  %-22s  %-22s  %-22s\n", "", "learning on", "learning off", "on, +1 cam at +29 s",
                "off, +1 cam at +29 s");
         printf("%-8s  %-22s  %-22s  %-22s  %-22s\n", "spacing", "files     extra shots", "files     extra shots",
