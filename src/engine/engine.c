@@ -338,6 +338,7 @@ typedef struct Candidate {
         EngineFile *f;
         uint32_t slot;
         nsec_t dist;
+        nsec_t offset; /* its camera's when it was found fit: what it is grouped with */
 } Candidate;
 
 static int candidate_cmp(const void *a, const void *b) {
@@ -358,8 +359,10 @@ static int winner_cmp(const void *a, const void *b) {
         return strcmp(x->f->path, y->f->path);
 }
 
-static void assign(Engine *e, Shot *s, EngineFile *f) {
-        f->offset = eng_camera_get(e, f->camera)->offset;
+/* offset: its camera's offset that found it fit for s. What f joining
+ * teaches may move it before another file of the same camera joins. */
+static void assign(Engine *e, Shot *s, EngineFile *f, nsec_t offset) {
+        f->offset = offset;
         eng_assign(e, s, f, true);
         eng_observe(e, s, f);
 }
@@ -378,8 +381,10 @@ static void take_nearest(Engine *e, Shot *s, GArray *cands) {
         }
         g_array_set_size(cands, n);
         g_array_sort(cands, winner_cmp);
-        for (guint i = 0; i < cands->len; i++)
-                assign(e, s, g_array_index(cands, Candidate, i).f);
+        for (guint i = 0; i < cands->len; i++) {
+                const Candidate *x = &g_array_index(cands, Candidate, i);
+                assign(e, s, x->f, x->offset);
+        }
 }
 
 typedef struct CollectContext {
@@ -407,7 +412,7 @@ static bool collect_visit(void *item, void *userdata) {
                         return true;
         } else if (!eng_sure(c->e, f, c->s))
                 return true;
-        Candidate cand = { f, f->slot, d };
+        Candidate cand = { f, f->slot, d, eng_camera_get(c->e, f->camera)->offset };
         g_array_append_val(c->out, cand);
         return true;
 }
@@ -629,7 +634,7 @@ static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot 
 
         eng_emit(e, ENGINE_EVENT_SHOT_OPENED, s, NULL);
         if (trigger)
-                assign(e, s, trigger);
+                assign(e, s, trigger, eng_camera_get(e, trigger->camera)->offset);
         absorb(e, s);
         if (ret)
                 *ret = s;
@@ -650,7 +655,7 @@ static bool join(Engine *e, EngineFile *f, const ShotPick *pick, usec_t now) {
         if (!ok)
                 return false;
         Shot *s = pick->best;
-        assign(e, s, f);
+        assign(e, s, f, eng_camera_get(e, f->camera)->offset);
         eng_maybe_complete(e, s, now);
         return true;
 }
