@@ -20,6 +20,8 @@ void manager_clocks_configure(Manager *m) {
         const char *reference = config_reference_camera(m->config);
         const char *before = engine_get_reference(m->engine);
 
+        /* LearnClockOffsets= may have changed what is in use. */
+        bus_property_changed(m, "CameraClocks");
         if (!streq_ptr(before, reference)) {
                 g_autofree char *was = g_strdup(before);
                 if (engine_set_reference(m->engine, reference) > 0 && was)
@@ -27,18 +29,11 @@ void manager_clocks_configure(Manager *m) {
                                    "clock offsets are learned again.",
                                    reference ?: "none: the host", was);
                 m->main_dirty = true;
-                bus_property_changed(m, "CameraClocks");
         }
-        for (uint32_t i = 0; i < engine_n_cameras(m->engine); i++) {
-                const CameraConfig *cc = manager_camera_config(m, engine_camera_name(m->engine, i));
-                bool set = cc && cc->clock_offset_set;
-                double sec = set ? cc->clock_offset_sec : 0;
-                double ns = sec * 1e9;
-                if (engine_set_camera_clock(m->engine, i, set, (nsec_t) (ns < 0 ? ns - 0.5 : ns + 0.5)) > 0) {
+        for (uint32_t i = 0; i < engine_n_cameras(m->engine); i++)
+                if (engine_configure_camera_clock(m->engine, i,
+                                                  manager_camera_config(m, engine_camera_name(m->engine, i))) > 0)
                         m->main_dirty = true;
-                        bus_property_changed(m, "CameraClocks");
-                }
-        }
 }
 
 static void restore_clock(Manager *m, uint32_t camera, const EngineClock *saved) {
@@ -55,10 +50,7 @@ static void restore_clock(Manager *m, uint32_t camera, const EngineClock *saved)
 
 void manager_camera_added(Manager *m, uint32_t camera, const CameraConfig *cc) {
         const char *name = engine_camera_name(m->engine, camera);
-        if (cc && cc->clock_offset_set) {
-                double ns = cc->clock_offset_sec * 1e9;
-                (void) engine_set_camera_clock(m->engine, camera, true, (nsec_t) (ns < 0 ? ns - 0.5 : ns + 0.5));
-        }
+        (void) engine_configure_camera_clock(m->engine, camera, cc);
         const EngineClock *saved = m->saved_clocks ? g_hash_table_lookup(m->saved_clocks, name) : NULL;
         if (saved) {
                 restore_clock(m, camera, saved);

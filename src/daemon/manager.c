@@ -252,7 +252,10 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
 
         case ENGINE_EVENT_FILE_EXPIRED:
                 log_fields(LOG_DEBUG, 0, NULL, camera, raw, "%s decided for good: %s.",
-                           s ? "Duplicate of a closed shot" : "Unassigned file forgotten after OrphanKeepSec", raw);
+                           !s                                 ? "Unassigned file forgotten after OrphanKeepSec" :
+                           f->flags & ENGINE_FILE_TRIGGER ? "Duplicate trigger" :
+                                                            "Duplicate of a closed shot",
+                           raw);
                 manager_forget(m, f);
                 break;
 

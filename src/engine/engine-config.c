@@ -13,11 +13,16 @@ EngineParams engine_params_from_config(const Config *c) {
         };
 }
 
+int engine_configure_camera_clock(Engine *e, uint32_t camera, const CameraConfig *cc) {
+        bool set = cc && cc->clock_offset_set;
+        double ns = set ? cc->clock_offset_sec * 1e9 : 0;
+        return engine_set_camera_clock(e, camera, set, (nsec_t) (ns < 0 ? ns - 0.5 : ns + 0.5));
+}
+
 int engine_configure_camera(Engine *e, uint32_t camera, const CameraConfig *cc) {
         g_autofree const char **kinds = config_camera_kind_ids(cc);
         int r = engine_update_camera(e, camera, kinds, (unsigned) cc->n_kinds, cc->expected);
         if (r < 0)
                 return r;
-        double ns = cc->clock_offset_sec * 1e9;
-        return engine_set_camera_clock(e, camera, cc->clock_offset_set, (nsec_t) (ns < 0 ? ns - 0.5 : ns + 0.5));
+        return engine_configure_camera_clock(e, camera, cc);
 }

@@ -11,3 +11,5 @@
 EngineParams engine_params_from_config(const Config *c);
 /* Kinds, expected, and ClockOffsetSec= of a camera added or reloaded. */
 int engine_configure_camera(Engine *e, uint32_t camera, const CameraConfig *cc);
+/* ClockOffsetSec= alone (cc NULL: none); 1 when it changed. */
+int engine_configure_camera_clock(Engine *e, uint32_t camera, const CameraConfig *cc);
