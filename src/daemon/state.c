@@ -85,10 +85,7 @@ StateSnapshot *state_snapshot_free(StateSnapshot *s) {
         for (size_t i = 0; i < s->n_counters; i++)
                 g_free(s->counters[i].ranges);
         g_free(s->counters);
-        for (size_t i = 0; i < s->n_clocks; i++)
-                g_free(s->clocks[i].camera);
-        g_free(s->clocks);
-        g_free(s->clock_reference);
+        state_clocks_clear(s);
         g_free(s->forget);
         g_free(s->last_shot);
         g_free(s->raw_root);
@@ -141,11 +138,6 @@ void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, 
                 .ranges = g_memdup2(ranges, (gsize) n_ranges * 2 * sizeof(uint32_t)),
                 .n_ranges = n_ranges,
         };
-}
-
-void state_snapshot_add_clock(StateSnapshot *s, const char *camera, const EngineClock *clock) {
-        s->clocks = g_renew(StateClock, s->clocks, s->n_clocks + 1);
-        s->clocks[s->n_clocks++] = (StateClock) { .camera = g_strdup(camera), .clock = *clock };
 }
 
 /* ---- to JSON ---- */
@@ -237,42 +229,6 @@ static void build_shot(JsonBuilder *b, const StateShot *sh) {
         json_builder_end_object(b);
 }
 
-static void add_ints(JsonBuilder *b, const char *key, const nsec_t *v, uint32_t n) {
-        json_builder_set_member_name(b, key);
-        json_builder_begin_array(b);
-        for (uint32_t i = 0; i < n; i++)
-                json_add_int(b, NULL, v[i]);
-        json_builder_end_array(b);
-}
-
-/* The estimator's numbers as they are: put back, it goes on where it was. */
-static void build_clock(JsonBuilder *b, const EngineClock *c) {
-        json_builder_begin_object(b);
-        json_add_int(b, "offset", c->offset);
-        json_add_int(b, "spread", c->spread);
-        json_add_int(b, "deviation", c->deviation);
-        json_add_int(b, "samples", c->samples);
-        json_add_int(b, "observed", c->observed);
-        json_add_bool(b, "trusted", c->trusted);
-        json_add_bool(b, "configured", c->configured);
-        json_add_int(b, "seed", c->seed);
-        add_ints(b, "recent", c->recent, c->n_recent);
-        json_add_int(b, "next_recent", c->next_recent);
-        add_ints(b, "run", c->run, c->n_run);
-        json_builder_set_member_name(b, "hypotheses");
-        json_builder_begin_array(b);
-        for (uint32_t h = 0; h < c->n_hypotheses; h++) {
-                json_builder_begin_object(b);
-                json_add_int(b, "runs", c->hypothesis_runs[h]);
-                add_ints(b, "residuals", c->hypotheses[h], MIN(c->hypothesis_runs[h], (uint32_t) ENGINE_CLOCK_CONFIRM));
-                json_builder_end_object(b);
-        }
-        json_builder_end_array(b);
-        json_add_int(b, "previous", c->previous);
-        json_add_int(b, "changed_at", c->changed_at);
-        json_builder_end_object(b);
-}
-
 static char *node_to_data(JsonNode *root, size_t *ret_len) {
         g_autoptr(JsonGenerator) gen = json_generator_new();
         json_generator_set_root(gen, root);
@@ -322,18 +278,7 @@ static char *main_to_data(const StateSnapshot *s, bool with_shots, size_t *ret_l
         }
         json_builder_end_array(b);
 
-        if (s->clock_reference)
-                add_escaped(b, "clock_reference", s->clock_reference);
-        if (s->n_clocks > 0) {
-                json_builder_set_member_name(b, "clocks");
-                json_builder_begin_object(b);
-                for (size_t i = 0; i < s->n_clocks; i++) {
-                        g_autofree char *cam = utf8_escape_invalid(s->clocks[i].camera);
-                        json_builder_set_member_name(b, cam);
-                        build_clock(b, &s->clocks[i].clock);
-                }
-                json_builder_end_object(b);
-        }
+        state_clocks_to_json(b, s);
 
         json_builder_set_member_name(b, "shots");
         json_builder_begin_array(b);
@@ -545,77 +490,6 @@ static bool parse_shot(JsonNode *node, StateSnapshot *s) {
         return !r.bad;
 }
 
-static bool get_ints(Reader *r, const char *key, nsec_t *v, uint32_t max, uint32_t *ret_n) {
-        JsonArray *a = get_array(r, key);
-        guint n = a ? json_array_get_length(a) : 0;
-        if (!a || n > max)
-                return false;
-        for (guint i = 0; i < n; i++) {
-                JsonNode *e = json_array_get_element(a, i);
-                if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_INT64)
-                        return false;
-                v[i] = json_node_get_int(e);
-        }
-        *ret_n = n;
-        return true;
-}
-
-static bool parse_clock(JsonNode *node, EngineClock *c) {
-        if (!node || JSON_NODE_TYPE(node) != JSON_NODE_OBJECT)
-                return false;
-        Reader r = { json_node_get_object(node) };
-        *c = (EngineClock) {
-                .offset = get_int(&r, "offset"),
-                .spread = get_int(&r, "spread"),
-                .deviation = get_int(&r, "deviation"),
-                .samples = get_u32(&r, "samples"),
-                .observed = get_u32(&r, "observed"),
-                .trusted = get_bool(&r, "trusted"),
-                .configured = get_bool(&r, "configured"),
-                .seed = get_int(&r, "seed"),
-                .next_recent = get_u32(&r, "next_recent"),
-                .previous = get_int(&r, "previous"),
-                .changed_at = get_int(&r, "changed_at"),
-        };
-        if (!get_ints(&r, "recent", c->recent, ENGINE_CLOCK_RING, &c->n_recent) ||
-            !get_ints(&r, "run", c->run, ENGINE_CLOCK_CONFIRM, &c->n_run))
-                return false;
-        JsonArray *hyp = get_array(&r, "hypotheses");
-        guint n = hyp ? json_array_get_length(hyp) : 0;
-        if (!hyp || n > ENGINE_CLOCK_HYPOTHESES)
-                return false;
-        for (guint h = 0; h < n; h++) {
-                JsonNode *e = json_array_get_element(hyp, h);
-                if (JSON_NODE_TYPE(e) != JSON_NODE_OBJECT)
-                        return false;
-                Reader hr = { json_node_get_object(e) };
-                uint32_t got;
-                c->hypothesis_runs[h] = get_u32(&hr, "runs");
-                if (!get_ints(&hr, "residuals", c->hypotheses[h], ENGINE_CLOCK_CONFIRM, &got) || hr.bad ||
-                    got != MIN(c->hypothesis_runs[h], (uint32_t) ENGINE_CLOCK_CONFIRM))
-                        return false;
-        }
-        c->n_hypotheses = n;
-        return !r.bad;
-}
-
-/* A clock that does not read is learned again: never a reason to lose the
- * rest of the state (its numbering). */
-static void parse_clocks(JsonNode *node, StateSnapshot *s) {
-        if (!node || JSON_NODE_TYPE(node) != JSON_NODE_OBJECT)
-                return;
-        JsonObjectIter it;
-        const char *cam;
-        JsonNode *v;
-        json_object_iter_init(&it, json_node_get_object(node));
-        while (json_object_iter_next(&it, &cam, &v)) {
-                g_autofree char *name = utf8_unescape(cam);
-                EngineClock c;
-                if (name && !isempty(name) && parse_clock(v, &c))
-                        state_snapshot_add_clock(s, name, &c);
-        }
-}
-
 int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
         g_autoptr(JsonParser) p = json_parser_new();
         if (len > G_MAXSSIZE || !json_parser_load_from_data(p, data, (gssize) len, NULL))
@@ -667,12 +541,8 @@ int state_from_data(const char *data, size_t len, StateSnapshot **ret) {
                 state_snapshot_add_counter(s, date, next, ranges, n / 2);
         }
 
-        if (json_object_has_member(r.o, "clock_reference")) {
-                s->clock_reference = utf8_unescape(get_str(&r, "clock_reference"));
-                if (!s->clock_reference)
-                        return -EBADMSG;
-        }
-        parse_clocks(json_object_get_member(r.o, "clocks"), s);
+        if (state_clocks_from_json(r.o, s) < 0)
+                return -EBADMSG;
 
         JsonArray *shots = get_array(&r, "shots");
         for (guint i = 0; shots && i < json_array_get_length(shots); i++)

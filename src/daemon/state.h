@@ -16,6 +16,7 @@
  * worker thread writes it, so the loop never waits for the disk. */
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -109,7 +110,12 @@ StateKinds *state_shot_add_kinds(StateShot *sh, const char *camera);
 const StateKinds *state_shot_kinds(const StateShot *sh, const char *camera);
 void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, const uint32_t *ranges,
                                 uint32_t n_ranges);
+/* state-clocks.c: rule 14's members of state.json. */
 void state_snapshot_add_clock(StateSnapshot *s, const char *camera, const EngineClock *clock);
+void state_clocks_clear(StateSnapshot *s);
+void state_clocks_to_json(JsonBuilder *b, const StateSnapshot *s);
+/* A clock that does not read is left out; -EBADMSG for a bad reference. */
+int state_clocks_from_json(JsonObject *root, StateSnapshot *s);
 
 /* A snapshot carries the shots that changed; an older one not yet written
  * is folded into a newer one (its shots, removals and digests). */

@@ -98,16 +98,38 @@ typedef struct ShotPick {
 } ShotPick;
 
 void eng_emit(Engine *e, EngineEventType type, Shot *s, EngineFile *f);
+static inline bool eng_in_window(const Shot *s, nsec_t t) {
+        return t >= s->window_start && t <= s->window_end;
+}
+/* Unassigned files in [lo, hi] of corrected time (and some around it). */
+void eng_query_unassigned(const Engine *e, nsec_t lo, nsec_t hi, TimeIndexVisit visit, void *userdata);
+void eng_unassigned_remove(Engine *e, EngineFile *f);
+/* Frees f; remember: its identity is kept, it is never decided again. */
+void eng_file_drop(Engine *e, EngineFile *f, bool remember);
 /* f's time on the reference clock, with its camera's offset now. */
 nsec_t eng_file_time(const Engine *e, const EngineFile *f);
-void eng_pick_shot(Engine *e, const EngineFile *f, ShotPick *ret);
-/* Whether s is surely f's shot: f within its camera's reach of s's time,
- * or nearer to it than any other shot can be. */
-bool eng_sure(const Engine *e, const EngineFile *f, const Shot *s);
 /* Assigns f where eng_pick_shot() and eng_sure() allow, completing the shot
  * when it can; false when f stays where it is. */
 bool eng_try_join(Engine *e, EngineFile *f, usec_t now);
 int eng_shot_kind_of(const Engine *e, const Shot *s, const EngineFile *f);
+
+/* window.c */
+void eng_pick_shot(Engine *e, const EngineFile *f, ShotPick *ret);
+/* Whether s is surely f's shot: f within its camera's reach of s's time,
+ * or nearer to it than any other shot can be. */
+bool eng_sure(const Engine *e, const EngineFile *f, const Shot *s);
+/* eng_sure(), or within MinShotIntervalSec for a trigger. */
+bool eng_trigger_joins(const Engine *e, const EngineFile *f, const Shot *s);
+/* f joins s, grouped with offset (its camera's when it was found fit). */
+void eng_join_shot(Engine *e, Shot *s, EngineFile *f, nsec_t offset);
+/* Rule 5: what a new shot takes of the files already seen. */
+void eng_absorb(Engine *e, Shot *s);
+/* Files that waited for s, their nearest shot, as it closes or retires. */
+void eng_settle(Engine *e, Shot *s);
+/* Rule 15: what a closing shot leaves in its window of what it holds. */
+void eng_drop_leftovers(Engine *e, Shot *s);
+/* Rule 4: the shot a trigger is a duplicate of, or NULL. */
+Shot *eng_duplicate_trigger_of(Engine *e, const EngineFile *f);
 
 /* learn.c */
 /* Rule 14: f just joined s; feeds its camera's clock when s is anchored. */

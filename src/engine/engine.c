@@ -97,7 +97,7 @@ static void unassigned_add(Engine *e, EngineFile *f) {
         e->n_unassigned++;
 }
 
-static void unassigned_remove(Engine *e, EngineFile *f) {
+void eng_unassigned_remove(Engine *e, EngineFile *f) {
         if (!(f->flags & ENGINE_FILE_INDEXED))
                 return;
         time_index_remove(&e->unassigned, f, f->dt);
@@ -165,8 +165,8 @@ static void file_supersede(Engine *e, EngineFile *f) {
 
 /* Drops a file from memory entirely; remember=true keeps its identity so
  * that it is never decided again. */
-static void file_drop(Engine *e, EngineFile *f, bool remember) {
-        unassigned_remove(e, f);
+void eng_file_drop(Engine *e, EngineFile *f, bool remember) {
+        eng_unassigned_remove(e, f);
         if (!(f->flags & ENGINE_FILE_SUPERSEDED))
                 g_hash_table_remove(e->files, &f->key);
         if (remember) {
@@ -235,10 +235,6 @@ static void shot_add_file(Shot *s, EngineFile *f) {
         s->files[s->n_files++] = f;
 }
 
-static bool in_window(const Shot *s, nsec_t t) {
-        return t >= s->window_start && t <= s->window_end;
-}
-
 nsec_t eng_file_time(const Engine *e, const EngineFile *f) {
         const EngineCamera *c = eng_camera_get(e, f->camera);
         return sat_sub(f->dt, c ? c->offset : 0);
@@ -246,7 +242,7 @@ nsec_t eng_file_time(const Engine *e, const EngineFile *f) {
 
 /* Unassigned files are indexed by raw time: a query in corrected time looks
  * as much wider as offsets differ. */
-static void query_unassigned(const Engine *e, nsec_t lo, nsec_t hi, TimeIndexVisit visit, void *userdata) {
+void eng_query_unassigned(const Engine *e, nsec_t lo, nsec_t hi, TimeIndexVisit visit, void *userdata) {
         time_index_query(&e->unassigned, sat_add(lo, e->offset_lo), sat_add(hi, e->offset_hi), visit, userdata);
 }
 
@@ -257,195 +253,16 @@ int eng_shot_kind_of(const Engine *e, const Shot *s, const EngineFile *f) {
         return l ? eng_layout_kind_of(l, f->slot) : -1;
 }
 
-static bool shot_lacks(const Engine *e, const Shot *s, const EngineFile *f) {
-        return eng_shot_kind_of(e, s, f) >= 0 && !eng_slot_test(s, f->slot);
-}
-
-static nsec_t distance(nsec_t a, nsec_t b) {
-        return a > b ? a - b : b - a;
-}
-
-/* Whether s is surely f's shot. A camera whose offset is learned lands
- * within its reach of its shot's time: a file farther away is more likely
- * to belong to a shot not seen yet (shots a few seconds apart, files
- * arriving out of order) than to this collecting one, unless no other shot
- * can be nearer, which MinShotIntervalSec (the shortest time between two
- * shots) bounds. A shot whose time is not known yet (its trigger camera's
- * offset is not learned) takes what its window holds. */
-bool eng_sure(const Engine *e, const EngineFile *f, const Shot *s) {
-        if (!eng_camera_gated(e, f->camera) || !s->anchored)
-                return true;
-        /* A shot closes once the shots near it have been seen (TimeoutSec
-         * outlasts the window and the sync's delays): a file arriving after
-         * has nothing nearer to wait for (rule 10). A trigger still has to be
-         * near it, or it is another shot's. */
-        if (s->status != SHOT_COLLECTING && !(f->flags & ENGINE_FILE_TRIGGER))
-                return true;
-        nsec_t d = distance(eng_file_time(e, f), s->anchor);
-        return d <= eng_camera_reach(e, f->camera) || d <= e->params.min_shot_interval / 2;
-}
-
-/* A trigger within MinShotIntervalSec of a shot that lacks it is of that
- * shot whatever its camera's reach says: two shots are never closer. */
-static bool trigger_joins(const Engine *e, const EngineFile *f, const Shot *s) {
-        return eng_sure(e, f, s) || distance(eng_file_time(e, f), s->anchor) <= e->params.min_shot_interval;
-}
-
-typedef struct LeftoverContext {
-        Engine *e;
-        Shot *s;
-        GPtrArray *out;
-} LeftoverContext;
-
-static bool leftover_visit(void *item, void *userdata) {
-        EngineFile *f = item;
-        LeftoverContext *c = userdata;
-        nsec_t t = eng_file_time(c->e, f);
-
-        if (in_window(c->s, t) && !(f->flags & ENGINE_FILE_TRIGGER) && eng_shot_kind_of(c->e, c->s, f) >= 0 &&
-            eng_slot_test(c->s, f->slot) && eng_sure(c->e, f, c->s))
-                g_ptr_array_add(c->out, f);
-        return true;
-}
-
-static int file_order(const void *a, const void *b) {
-        const EngineFile *x = *(EngineFile *const *) a, *y = *(EngineFile *const *) b;
-        if (x->dt != y->dt)
-                return x->dt < y->dt ? -1 : 1;
-        return strcmp(x->path, y->path);
-}
-
-/* Rule 15: what a closing shot leaves in its window of a (camera, kind) it
- * holds is a duplicate of it, said now and decided for good, not left to
- * wait as an orphan. A file beyond its camera's reach is not a duplicate of
- * this shot: it waits for its own. */
-static void drop_leftovers(Engine *e, Shot *s) {
-        g_autoptr(GPtrArray) left = g_ptr_array_new();
-        LeftoverContext c = { e, s, left };
-        query_unassigned(e, s->window_start, s->window_end, leftover_visit, &c);
-        g_ptr_array_sort(left, file_order);
-        for (guint i = 0; i < left->len; i++) {
-                EngineFile *f = left->pdata[i];
-                unassigned_remove(e, f);
-                if (!(f->flags & ENGINE_FILE_REPORTED))
-                        eng_emit(e, ENGINE_EVENT_FILE_DUPLICATE, s, f);
-                eng_emit(e, ENGINE_EVENT_FILE_EXPIRED, s, f);
-                file_drop(e, f, true);
-        }
-}
-
-typedef struct Candidate {
-        EngineFile *f;
-        uint32_t slot;
-        nsec_t dist;
-        nsec_t offset; /* its camera's when it was found fit: what it is grouped with */
-} Candidate;
-
-static int candidate_cmp(const void *a, const void *b) {
-        const Candidate *x = a, *y = b;
-        if (x->slot != y->slot)
-                return x->slot < y->slot ? -1 : 1;
-        if (x->dist != y->dist)
-                return x->dist < y->dist ? -1 : 1;
-        if (x->f->dt != y->f->dt)
-                return x->f->dt < y->f->dt ? -1 : 1;
-        return strcmp(x->f->path, y->f->path);
-}
-
-static int winner_cmp(const void *a, const void *b) {
-        const Candidate *x = a, *y = b;
-        if (x->f->dt != y->f->dt)
-                return x->f->dt < y->f->dt ? -1 : 1;
-        return strcmp(x->f->path, y->f->path);
-}
-
-/* offset: its camera's offset that found it fit for s. What f joining
- * teaches may move it before another file of the same camera joins. */
-static void assign(Engine *e, Shot *s, EngineFile *f, nsec_t offset) {
-        f->offset = offset;
-        eng_assign(e, s, f, true);
-        eng_observe(e, s, f);
-}
-
-/* Per (camera, kind), the nearest candidate joins s, in mtime order. */
-static void take_nearest(Engine *e, Shot *s, GArray *cands) {
-        if (cands->len == 0)
-                return;
-        g_array_sort(cands, candidate_cmp);
-        guint n = 0;
-        for (guint i = 0; i < cands->len; i++) {
-                Candidate *x = &g_array_index(cands, Candidate, i);
-                if (n > 0 && g_array_index(cands, Candidate, n - 1).slot == x->slot)
-                        continue;
-                g_array_index(cands, Candidate, n++) = *x;
-        }
-        g_array_set_size(cands, n);
-        g_array_sort(cands, winner_cmp);
-        for (guint i = 0; i < cands->len; i++) {
-                const Candidate *x = &g_array_index(cands, Candidate, i);
-                assign(e, s, x->f, x->offset);
-        }
-}
-
-typedef struct CollectContext {
-        Engine *e;
-        Shot *s;
-        GArray *out;
-        bool settle;
-} CollectContext;
-
-static bool collect_visit(void *item, void *userdata) {
-        EngineFile *f = item;
-        CollectContext *c = userdata;
-        nsec_t t = eng_file_time(c->e, f);
-
-        if (!in_window(c->s, t) || !shot_lacks(c->e, c->s, f))
-                return true;
-        nsec_t d = distance(t, c->s->trigger_time);
-        if (c->settle) {
-                /* A file that waited: s takes it if s is still its nearest. */
-                if (f->flags & ENGINE_FILE_TRIGGER)
-                        return true;
-                ShotPick pick;
-                eng_pick_shot(c->e, f, &pick);
-                if (pick.best != c->s)
-                        return true;
-        } else if (!eng_sure(c->e, f, c->s))
-                return true;
-        Candidate cand = { f, f->slot, d, eng_camera_get(c->e, f->camera)->offset };
-        g_array_append_val(c->out, cand);
-        return true;
-}
-
-/* Rule 5: a new shot takes, per (camera, kind), the nearest already-seen
- * unassigned file in its window (within its camera's reach). */
-static void absorb(Engine *e, Shot *s) {
-        g_autoptr(GArray) cands = g_array_new(false, false, sizeof(Candidate));
-        CollectContext c = { e, s, cands, false };
-        query_unassigned(e, s->window_start, s->window_end, collect_visit, &c);
-        take_nearest(e, s, cands);
-}
-
-/* Files that were too far from every shot for their camera's reach waited:
- * when their nearest shot closes (or ends its grace), every shot nearer to
- * them has been seen, and they join it as rule 6 says. */
-static void settle(Engine *e, Shot *s) {
-        g_autoptr(GArray) cands = g_array_new(false, false, sizeof(Candidate));
-        CollectContext c = { e, s, cands, true };
-        query_unassigned(e, s->window_start, s->window_end, collect_visit, &c);
-        take_nearest(e, s, cands);
-}
-
 static void close_shot(Engine *e, Shot *s, usec_t now) {
         assert(s->status == SHOT_COLLECTING);
         list_remove(&e->collecting, s);
-        settle(e, s);
+        eng_settle(e, s);
         s->status = s->n_missing == 0 ? SHOT_COMPLETE : SHOT_TIMEOUT;
         s->closed_at = now;
         s->deadline = usec_add(now, s->late_grace);
         eng_list_insert(&e->closed, s);
         eng_emit(e, ENGINE_EVENT_SHOT_CLOSED, s, NULL);
-        drop_leftovers(e, s);
+        eng_drop_leftovers(e, s);
         eng_learn_from_orphans(e, s);
 }
 
@@ -459,7 +276,7 @@ void eng_assign(Engine *e, Shot *s, EngineFile *f, bool emit_event) {
         int kind = eng_shot_kind_of(e, s, f);
         assert(kind >= 0);
 
-        unassigned_remove(e, f);
+        eng_unassigned_remove(e, f);
         f->shot = s;
         f->kind = (uint16_t) kind;
         if (s->status != SHOT_COLLECTING)
@@ -475,7 +292,7 @@ void eng_assign(Engine *e, Shot *s, EngineFile *f, bool emit_event) {
 }
 
 static void retire_shot(Engine *e, Shot *s) {
-        settle(e, s);
+        eng_settle(e, s);
         list_remove(&e->closed, s);
         time_index_remove(&e->shot_index, s, s->trigger_time);
         live_remove(e, s);
@@ -483,87 +300,8 @@ static void retire_shot(Engine *e, Shot *s) {
                 e->max_half = 0;
         eng_emit(e, ENGINE_EVENT_SHOT_RETIRED, s, NULL);
         for (uint32_t i = 0; i < s->n_files; i++)
-                file_drop(e, s->files[i], true);
+                eng_file_drop(e, s->files[i], true);
         shot_free(s);
-}
-
-/* Prefers the nearer trigger; on a tie a collecting shot over a closed one,
- * then the earlier shot, so that the choice never depends on memory order. */
-static bool shot_better(const Shot *a, nsec_t da, const Shot *b, nsec_t db) {
-        if (!b)
-                return true;
-        if (da != db)
-                return da < db;
-        bool ca = a->status == SHOT_COLLECTING, cb = b->status == SHOT_COLLECTING;
-        if (ca != cb)
-                return ca;
-        if (a->date != b->date)
-                return a->date < b->date;
-        return a->number < b->number;
-}
-
-typedef struct PickContext {
-        const Engine *e;
-        ShotPick *pick;
-        const EngineFile *f;
-        nsec_t t;
-} PickContext;
-
-static bool pick_visit(void *item, void *userdata) {
-        Shot *s = item;
-        PickContext *c = userdata;
-
-        if (!in_window(s, c->t) || eng_shot_kind_of(c->e, s, c->f) < 0)
-                return true;
-        nsec_t d = distance(c->t, s->trigger_time);
-        if (shot_better(s, d, c->pick->nearest_containing, c->pick->nearest_dist)) {
-                c->pick->nearest_containing = s;
-                c->pick->nearest_dist = d;
-        }
-        if (!eng_slot_test(s, c->f->slot) && shot_better(s, d, c->pick->best, c->pick->best_dist)) {
-                c->pick->best = s;
-                c->pick->best_dist = d;
-        }
-        return true;
-}
-
-void eng_pick_shot(Engine *e, const EngineFile *f, ShotPick *ret) {
-        *ret = (ShotPick) {};
-        PickContext c = { e, ret, f, eng_file_time(e, f) };
-        time_index_query(&e->shot_index, sat_sub(c.t, e->max_half), sat_add(c.t, e->max_half), pick_visit, &c);
-}
-
-typedef struct DuplicateContext {
-        const Engine *e;
-        const EngineFile *f;
-        nsec_t t;
-        Shot *found;
-        nsec_t found_dist;
-} DuplicateContext;
-
-static bool duplicate_visit(void *item, void *userdata) {
-        Shot *s = item;
-        DuplicateContext *c = userdata;
-        nsec_t d = distance(c->t, s->trigger_time);
-
-        if (d <= c->e->params.min_shot_interval && eng_shot_kind_of(c->e, s, c->f) >= 0 && eng_slot_test(s, c->f->slot) &&
-            shot_better(s, d, c->found, c->found_dist)) {
-                c->found = s;
-                c->found_dist = d;
-        }
-        return true;
-}
-
-/* Rule 4: the nearest shot, collecting or in its grace, whose trigger is
- * within MinShotIntervalSec of trigger f and which holds f's (camera,
- * kind): f is then a frame of a camera in free run, not a new shot. */
-static Shot *duplicate_trigger_of(Engine *e, const EngineFile *f) {
-        nsec_t msi = e->params.min_shot_interval;
-        if (msi <= 0)
-                return NULL;
-        DuplicateContext c = { e, f, eng_file_time(e, f) };
-        time_index_query(&e->shot_index, sat_sub(c.t, msi), sat_add(c.t, msi), duplicate_visit, &c);
-        return c.found;
 }
 
 static uint32_t *expected_snapshot(Engine *e, uint32_t *ret_n) {
@@ -634,8 +372,8 @@ static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot 
 
         eng_emit(e, ENGINE_EVENT_SHOT_OPENED, s, NULL);
         if (trigger)
-                assign(e, s, trigger, eng_camera_get(e, trigger->camera)->offset);
-        absorb(e, s);
+                eng_join_shot(e, s, trigger, eng_camera_get(e, trigger->camera)->offset);
+        eng_absorb(e, s);
         if (ret)
                 *ret = s;
         eng_maybe_complete(e, s, now);
@@ -651,11 +389,11 @@ static void keep_unassigned(Engine *e, EngineFile *f, EngineEventType why, Shot 
 static bool join(Engine *e, EngineFile *f, const ShotPick *pick, usec_t now) {
         if (!pick->best)
                 return false;
-        bool ok = f->flags & ENGINE_FILE_TRIGGER ? trigger_joins(e, f, pick->best) : eng_sure(e, f, pick->best);
+        bool ok = f->flags & ENGINE_FILE_TRIGGER ? eng_trigger_joins(e, f, pick->best) : eng_sure(e, f, pick->best);
         if (!ok)
                 return false;
         Shot *s = pick->best;
-        assign(e, s, f, eng_camera_get(e, f->camera)->offset);
+        eng_join_shot(e, s, f, eng_camera_get(e, f->camera)->offset);
         eng_maybe_complete(e, s, now);
         return true;
 }
@@ -674,12 +412,12 @@ static void decide(Engine *e, EngineFile *f, usec_t now) {
                 return;
 
         if (f->flags & ENGINE_FILE_TRIGGER) {
-                Shot *held = duplicate_trigger_of(e, f);
+                Shot *held = eng_duplicate_trigger_of(e, f);
                 if (held) {
                         /* Decided for good: never a shot of its own. */
                         eng_emit(e, ENGINE_EVENT_FILE_DUPLICATE_TRIGGER, held, f);
                         eng_emit(e, ENGINE_EVENT_FILE_EXPIRED, held, f);
-                        file_drop(e, f, true);
+                        eng_file_drop(e, f, true);
                         return;
                 }
                 if (e->paused) {
@@ -722,7 +460,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
                         return 0;
                 }
                 /* Classified anew (a reload) before any shot took it. */
-                file_drop(e, old, false);
+                eng_file_drop(e, old, false);
                 result = ENGINE_ADD_CHANGED;
         } else {
                 EnginePathKey id;
@@ -736,7 +474,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
                                 file_supersede(e, old);
                 } else if (old) {
                         /* Rewritten before any shot took it: the last mtime counts. */
-                        file_drop(e, old, false);
+                        eng_file_drop(e, old, false);
                         result = ENGINE_ADD_CHANGED;
                 }
                 if (known) {
@@ -758,7 +496,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
 void engine_file_gone(Engine *e, const char *path) {
         EngineFile *f = engine_lookup_file(e, path);
         if (f && !f->shot)
-                file_drop(e, f, false);
+                eng_file_drop(e, f, false);
 }
 
 EngineFile *engine_lookup_file(const Engine *e, const char *path) {
@@ -789,9 +527,9 @@ void engine_run(Engine *e, usec_t now) {
         eng_flush_redecide(e, now);
         while (e->oldest && usec_add(e->oldest->seen_at, e->params.keep_unassigned) <= now) {
                 EngineFile *f = e->oldest;
-                unassigned_remove(e, f);
+                eng_unassigned_remove(e, f);
                 eng_emit(e, ENGINE_EVENT_FILE_EXPIRED, NULL, f);
-                file_drop(e, f, true);
+                eng_file_drop(e, f, true);
         }
 }
 
