@@ -2,7 +2,8 @@
 
 /* Replays a synthetic campaign through the grouping engine and prints its
  * figures: events per second, peak RSS, and the heap cost of one indexed
- * file. Inputs are generated before the clock starts.
+ * file. Inputs are generated before the clock starts. The engine runs with
+ * the daemon's defaults: offsets learned, duplicate triggers within W/2.
  *
  *   bench-engine [N_SHOTS [N_CAMERAS]]     (default 10000 shots x 100 cameras) */
 
@@ -49,12 +50,15 @@ static int event_cmp(const void *a, const void *b) {
         return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
 }
 
+/* The daemon's defaults: offsets learned, duplicate triggers within W/2. */
 static EngineParams params(void) {
         return (EngineParams) {
                 .window = 30 * S,
                 .timeout = 65 * USEC_PER_SEC,
                 .late_grace = 600 * USEC_PER_SEC,
                 .keep_unassigned = 3600 * USEC_PER_SEC,
+                .learn_offsets = true,
+                .min_shot_interval = 15 * S,
         };
 }
 
@@ -87,6 +91,8 @@ static void replay(unsigned n_shots, unsigned n_cameras) {
         EngineParams p = params();
         if (engine_new(&p, on_event, NULL, &e) < 0)
                 g_error("engine_new");
+        if (engine_set_reference(e, "cam000") < 0)
+                g_error("reference");
         for (unsigned c = 0; c < n_cameras; c++) {
                 snprintf(buf, sizeof buf, "cam%03u", c);
                 if (engine_add_camera(e, buf, NULL, 1, true, NULL) < 0)
@@ -111,8 +117,12 @@ static void replay(unsigned n_shots, unsigned n_cameras) {
         printf("  shots opened       %" PRIu64 "\n", counts[ENGINE_EVENT_SHOT_OPENED]);
         printf("  files assigned     %" PRIu64 " (%" PRIu64 " late)\n", counts[ENGINE_EVENT_FILE_ASSIGNED],
                (uint64_t) 0);
-        printf("  orphans/duplicates %" PRIu64 "/%" PRIu64 "\n", counts[ENGINE_EVENT_FILE_ORPHANED],
-               counts[ENGINE_EVENT_FILE_DUPLICATE]);
+        printf("  orphans/duplicates %" PRIu64 "/%" PRIu64 " (%" PRIu64 " duplicate triggers)\n",
+               counts[ENGINE_EVENT_FILE_ORPHANED], counts[ENGINE_EVENT_FILE_DUPLICATE],
+               counts[ENGINE_EVENT_FILE_DUPLICATE_TRIGGER]);
+        printf("  clock updates      %" PRIu64 " (%" PRIu64 " learned, %" PRIu64 " changed)\n",
+               counts[ENGINE_EVENT_CLOCK_UPDATED], counts[ENGINE_EVENT_CLOCK_LEARNED],
+               counts[ENGINE_EVENT_CLOCK_CHANGED]);
         printf("  files in memory    peak %zu, at the end %zu (%zu digests)\n", peak_files, engine_n_files(e),
                engine_n_tombstones(e));
         printf("  peak RSS           %.1f MiB (inputs included)\n", (double) peak_rss_kib() / 1024);

@@ -19,11 +19,12 @@ static const char *const *const group_keys[_GROUP_TYPE_MAX] = {
         [GROUP_WATCH] = (const char *const[]) { "RawRoot", "TriggerKeyword", "Files", "IgnoreKeywords",
                                                 "TriggerCameras", "RescanIntervalSec", "MaxAgeSec", NULL },
         [GROUP_GROUPING] = (const char *const[]) { "FullWindowSec", "TimeoutSec", "LateGraceSec", "OrphanKeepSec",
-                                                   NULL },
+                                                   "LearnClockOffsets", "MinShotIntervalSec", NULL },
         [GROUP_OUTPUT] = (const char *const[]) { "CleanRoot", "Mode", NULL },
         [GROUP_TRIGGER] = (const char *const[]) { "Ports", "SetClock", "Download", "DownloadRoot",
                                                   "CaptureTimeoutSec", NULL },
-        [GROUP_CAMERA] = (const char *const[]) { "Trigger", "Expected", "TriggerKeyword", "Files", NULL },
+        [GROUP_CAMERA] = (const char *const[]) { "Trigger", "Expected", "TriggerKeyword", "Files", "ClockOffsetSec",
+                                                 NULL },
 };
 
 /* ---- messages ---- */

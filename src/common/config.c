@@ -199,6 +199,26 @@ static int get_seconds(Loader *l, const char *group, const char *key, double def
         return 0;
 }
 
+/* A signed offset in seconds; *ret_set says whether the key was given. A
+ * clock more than a day off is on the wrong date, not late. */
+static int get_offset(Loader *l, const char *group, const char *key, bool *ret_set, double *ret) {
+        const Setting *s = loader_get(l, group, key);
+        double v;
+
+        *ret_set = false;
+        *ret = 0;
+        if (!s)
+                return 0;
+        int r = parse_number(s->value, &v);
+        if (r == -ERANGE || (r >= 0 && (v > 86400 || v < -86400)))
+                return loader_fail_setting(l, s, "too large (at most 86400 seconds either way)");
+        if (r < 0)
+                return loader_fail_setting(l, s, "not a number");
+        *ret_set = true;
+        *ret = v == 0 ? 0 : v; /* no "-0" */
+        return 0;
+}
+
 /* Absolute, '.' and repeated or trailing '/' folded away. '..' is refused
  * rather than resolved: through a symlink it can mean anything. */
 static int path_normalise(const char *s, char **ret) {
@@ -390,6 +410,15 @@ static int build_grouping(Loader *l, Config *c) {
         r = get_seconds(l, "Grouping", "OrphanKeepSec", 86400, 1, false, &c->orphan_keep_sec);
         if (r < 0)
                 return r;
+        r = get_bool(l, "Grouping", "LearnClockOffsets", true, &c->learn_clock_offsets);
+        if (r < 0)
+                return r;
+        /* The lab's old program ignored a trigger of a camera already in a
+         * collecting shot's window: W/2 by default. 0 turns it off. */
+        r = get_seconds(l, "Grouping", "MinShotIntervalSec", c->full_window_sec / 2, 0, false,
+                        &c->min_shot_interval_sec);
+        if (r < 0)
+                return r;
 
         /* A shot must stay open at least until its window has passed, or
          * files inside the window could never join it. */
@@ -464,6 +493,10 @@ static int build_camera(Loader *l, const Config *c, const char *name, CameraConf
 
         s = loader_get(l, group, "TriggerKeyword");
         cam->trigger_keyword = g_strdup(s ? s->value : c->trigger_keyword);
+
+        r = get_offset(l, group, "ClockOffsetSec", &cam->clock_offset_set, &cam->clock_offset_sec);
+        if (r < 0)
+                return r;
 
         s = loader_get(l, group, "Files");
         if (s)
@@ -661,6 +694,17 @@ int config_load_from_data(const char *name, const char *data, size_t len, Config
 }
 
 /* ---- queries ---- */
+
+const char *config_reference_camera(const Config *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_cameras; i++)
+                if (c->cameras[i].trigger)
+                        return c->cameras[i].name;
+        if (c->n_cameras == 0 && c->trigger_cameras && c->trigger_cameras[0])
+                return c->trigger_cameras[0];
+        return NULL;
+}
 
 const CameraConfig *config_download_camera(Config *c, const char *folder) {
         if (!c || isempty(folder) || strchr(folder, '/') || name_is_hidden_or_temporary(folder))

@@ -32,6 +32,8 @@ typedef struct CameraConfig {
         char *trigger_keyword; /* "" makes every eligible file a trigger */
         FileKind *kinds;
         size_t n_kinds;
+        bool clock_offset_set;   /* [Camera NAME] ClockOffsetSec= was given */
+        double clock_offset_sec; /* its PC's clock minus the reference's, seconds, |x| <= 86400 */
 } CameraConfig;
 
 typedef struct Config {
@@ -53,6 +55,8 @@ typedef struct Config {
         double timeout_sec;      /* T, > W/2, default 60 */
         double late_grace_sec;   /* >= 0, default 600 */
         double orphan_keep_sec;  /* [Grouping] OrphanKeepSec=, > 0, default 86400 */
+        bool learn_clock_offsets;     /* [Grouping] LearnClockOffsets=, default true */
+        double min_shot_interval_sec; /* [Grouping] MinShotIntervalSec=, >= 0, default W/2 */
 
         /* [Output] */
         char *clean_root; /* absolute, normalised, not inside raw_root nor containing it,
@@ -126,3 +130,9 @@ bool config_kind_ids_need_suffix(const char *const *ids, size_t kind, const char
 /* cam's kind ids in Files= order: an array of n_kinds borrowed strings, to
  * g_free(). */
 const char **config_camera_kind_ids(const CameraConfig *cam);
+
+/* Rule 14's reference camera, whose clock shots are timed on: the first
+ * [Camera NAME] group with Trigger=true, or without groups the first of
+ * [Watch] TriggerCameras=. NULL when there is no trigger camera (shots are
+ * then fired, on the host's clock). */
+const char *config_reference_camera(const Config *c);

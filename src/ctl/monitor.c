@@ -31,6 +31,7 @@ static const struct {
         { "ImageOrphaned", "sst", { "camera", "raw_path", "mtime_usec" } },
         { "ImageIgnored", "sss", { "camera", "raw_path", "reason" } },
         { "Fired", "sa(sssst)", { "shot_id", "results" } },
+        { "CameraClockChanged", "sxx", { "camera", "offset_usec", "previous_offset_usec" } },
 };
 
 static const char *const fire_result_fields[] = { "camera", "port", "status", "message", "latency_usec" };
@@ -52,6 +53,11 @@ static uint64_t arg_usec(JsonArray *a, guint i) {
         return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64 ?
                        (uint64_t) MAX(json_node_get_int(n), 0) :
                        0;
+}
+
+static int64_t arg_int(JsonArray *a, guint i) {
+        JsonNode *n = arg_node(a, i);
+        return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64 ? json_node_get_int(n) : 0;
 }
 
 static bool arg_bool(JsonArray *a, guint i) {
@@ -128,6 +134,9 @@ static void format_line(GString *s, const char *member, bool known, JsonArray *a
                                        ctl_time_of_day(arg_usec(a, 2), t1));
         else if (streq(member, "ImageIgnored"))
                 g_string_append_printf(s, " %s %s reason=%s", arg_str(a, 0), arg_str(a, 1), arg_str(a, 2));
+        else if (streq(member, "CameraClockChanged"))
+                g_string_append_printf(s, " %s offset=%+.3fs was=%+.3fs", arg_str(a, 0), (double) arg_int(a, 1) / 1e6,
+                                       (double) arg_int(a, 2) / 1e6);
         else if (streq(member, "Fired")) {
                 JsonArray *results = arg_array(a, 1);
                 g_string_append_printf(s, " %s results=", isempty(arg_str(a, 0)) ? "-" : arg_str(a, 0));

@@ -87,14 +87,18 @@ static int cmp_strings(const void *a, const void *b) {
 }
 
 static void print_files(JsonArray *files, int64_t trigger_usec) {
-        _cleanup_(table_freep) Table *t = table_new("CAMERA", "KIND", "OFFSET", "LATE", "CLEAN_PATH", NULL);
+        _cleanup_(table_freep) Table *t = table_new("CAMERA", "KIND", "OFFSET", "CLOCK", "LATE", "CLEAN_PATH", NULL);
 
         table_align_right(t, 1);
         table_align_right(t, 2);
+        table_align_right(t, 3);
         for (guint i = 0; files && i < json_array_get_length(files); i++) {
                 JsonNode *n = json_array_get_element(files, i);
                 JsonObject *f = JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-                char kind[24] = "", offset[32] = "";
+                char kind[24] = "", offset[32] = "", clock[32] = "";
+                /* The offset of its camera's clock it was grouped with (rule 14). */
+                if (f && json_object_has_member(f, "clock_offset_s"))
+                        snprintf(clock, sizeof clock, "%+.3fs", json_get_double(f, "clock_offset_s", 0));
                 int64_t k = json_get_int(f, "kind", -1);
                 if (k >= 0)
                         snprintf(kind, sizeof kind, "%" PRIi64, k);
@@ -103,7 +107,7 @@ static void print_files(JsonArray *files, int64_t trigger_usec) {
                 else if (json_get_int(f, "mtime", 0) > 0 && trigger_usec > 0)
                         snprintf(offset, sizeof offset, "%+.3fs",
                                  (double) (json_get_int(f, "mtime", 0) - trigger_usec) / 1e6);
-                table_add_row(t, json_get_string(f, "camera", ""), kind, offset,
+                table_add_row(t, json_get_string(f, "camera", ""), kind, offset, clock,
                               json_get_bool(f, "late", false) ? "yes" : "no", json_get_string(f, "clean_path", ""));
         }
         if (table_rows(t) > 0)
@@ -140,6 +144,19 @@ static void print_shot(JsonObject *s) {
         }
 
         print_field(w, "Missing", "%s", missing);
+
+        /* Rule 4: triggers of a camera in free run, left out of the shot. */
+        JsonArray *dups = json_get_array(s, "duplicate_triggers");
+        guint n_dups = dups ? json_array_get_length(dups) : 0;
+        if (n_dups == 0)
+                print_field(w, "Dup triggers", "-");
+        for (guint i = 0; i < n_dups; i++) {
+                const char *p = json_array_get_string_element(dups, i);
+                if (i == 0)
+                        print_field(w, "Dup triggers", "%u: %s", n_dups, p ?: "?");
+                else
+                        print_field(w, "", "%s", p ?: "?");
+        }
 
         int64_t min = json_get_int(timing, "min_mtime", 0), max = json_get_int(timing, "max_mtime", 0);
         if (min > 0 && max > 0 && trigger_usec > 0)

@@ -496,6 +496,8 @@ static void help(void) {
                "  monitor                  Print the service's signals as they happen, one\n"
                "                           line each, until interrupted; a note on stderr\n"
                "                           tells when it listens\n"
+               "  clocks                   Show each camera's clock offset: offset, spread,\n"
+               "                           samples, last change\n"
                "\n"
                "Options:\n"
                "  -h --help                Show this help\n"
@@ -525,6 +527,8 @@ static void help(void) {
                "  shots    [{\"id\", \"status\", \"files\", \"missing\"}] (counts)\n"
                "  show     the shot as GetShot returns it, with the manifest's keys\n"
                "  cameras  [{\"id\", \"model\", \"port\", \"state\"}]\n"
+               "  clocks   [{\"camera\", \"offset_usec\", \"spread_usec\", \"samples\",\n"
+               "           \"reference\", \"last_change\": {\"usec\", \"previous_offset_usec\"} or null}]\n"
                "  fire     {\"shot_id\", \"results\": [{\"camera\", \"port\", \"status\",\n"
                "           \"message\", \"latency_usec\"}]}\n"
                "  fire --at {\"at_usec\", \"hosts\": [{\"host\", \"status\", \"shot_id\", \"message\",\n"
@@ -570,7 +574,7 @@ static const Verb verbs[] = {
         { "fire", 0, 0, verb_fire },          { "meta", 2, UINT_MAX, verb_meta },
         { "next-shot", 1, 2, verb_next_shot }, { "pause", 0, 0, verb_simple },
         { "resume", 0, 0, verb_simple },      { "reload", 0, 0, verb_simple },
-        { "monitor", 0, 0, verb_monitor },
+        { "monitor", 0, 0, verb_monitor },    { "clocks", 0, 0, verb_clocks },
 };
 
 /* Every -H, -M, --address, --user and --system names one more shotsyncd;

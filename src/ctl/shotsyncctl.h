@@ -130,6 +130,7 @@ int verb_show(int argc, char **argv);
 int verb_meta(int argc, char **argv);
 int verb_next_shot(int argc, char **argv);
 int verb_monitor(int argc, char **argv); /* shotsyncctl-monitor.c */
+int verb_clocks(int argc, char **argv);  /* clocks.c */
 
 /* ---- output (shotsyncctl-output.c) ---- */
 

@@ -19,7 +19,12 @@ typedef enum ShotJobKind {
 
 typedef struct ShotJob ShotJob;
 
-int bus_append_manifest(sd_bus_message *reply, const Manifest *mf);
+/* duplicate_triggers: raw paths (escaped) of the shot's duplicate triggers
+ * as the manager holds them (rule 4; not in manifests), or NULL. */
+int bus_append_manifest(sd_bus_message *reply, const Manifest *mf, char **duplicate_triggers);
+/* A shot's duplicate triggers as absolute, escaped raw paths, newly
+ * allocated (g_strfreev()). */
+char **bus_shot_duplicate_triggers(Manager *m, ShotData *sd);
 /* The manifest of a shot still in memory, as it stands now. */
 Manifest *bus_manifest_from_memory(Manager *m, ShotData *sd);
 ShotJob *bus_shot_job_new(Manager *m, ShotJobKind kind, sd_bus_message *call, uint32_t date, uint32_t number);

@@ -146,6 +146,42 @@ static int on_clock_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Rule 14: camera → (offset µs, spread µs, samples), every camera known. */
+static int prop_camera_clocks(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r = sd_bus_message_open_container(reply, 'a', "{s(xxu)}");
+        for (uint32_t i = 0; r >= 0 && i < engine_n_cameras(m->engine); i++) {
+                const EngineClock *c = engine_camera_clock(m->engine, i);
+                g_autofree char *name = utf8_escape_invalid(engine_camera_name(m->engine, i));
+                r = sd_bus_message_append(reply, "{s(xxu)}", name,
+                                          (int64_t) (engine_camera_offset(m->engine, i) / NSEC_PER_USEC),
+                                          (int64_t) (c->spread / NSEC_PER_USEC), c->samples);
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
+/* Cameras whose clock was set: camera → (offset µs, previous offset µs,
+ * when µs: the trigger time of the shot that showed it). */
+static int prop_camera_clock_changes(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r = sd_bus_message_open_container(reply, 'a', "{s(xxt)}");
+        for (uint32_t i = 0; r >= 0 && i < engine_n_cameras(m->engine); i++) {
+                const EngineClock *c = engine_camera_clock(m->engine, i);
+                if (c->changed_at == 0)
+                        continue;
+                g_autofree char *name = utf8_escape_invalid(engine_camera_name(m->engine, i));
+                r = sd_bus_message_append(reply, "{s(xxt)}", name, (int64_t) (c->offset / NSEC_PER_USEC),
+                                          (int64_t) (c->previous / NSEC_PER_USEC), usec_of(c->changed_at));
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
 /* ---- access ---- */
 
 static bool user_in_group(uid_t uid, gid_t gid) {
@@ -279,9 +315,10 @@ static int method_get_shot(sd_bus_message *msg, void *userdata, sd_bus_error *er
                 if (!mf)
                         return -ENOMEM;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                g_auto(GStrv) duplicates = bus_shot_duplicate_triggers(m, sd);
                 r = sd_bus_message_new_method_return(msg, &reply);
                 if (r >= 0)
-                        r = bus_append_manifest(reply, mf);
+                        r = bus_append_manifest(reply, mf, duplicates);
                 if (r < 0)
                         return r;
                 return sd_bus_send(NULL, reply, NULL);
@@ -566,6 +603,9 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Rescans", "u", prop_rescans, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ClockSynchronized", "b", prop_clock, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ClockErrorUsec", "t", prop_clock, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CameraClocks", "a{s(xxu)}", prop_camera_clocks, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CameraClockChanges", "a{s(xxt)}", prop_camera_clock_changes, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 
         SD_BUS_METHOD_WITH_NAMES("Fire", "", , "sa(sssst)", SD_BUS_PARAM(shot_id) SD_BUS_PARAM(results), method_fire,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
@@ -608,6 +648,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_SIGNAL_WITH_NAMES("ImageIgnored", "sss",
                                  SD_BUS_PARAM(camera) SD_BUS_PARAM(raw_path) SD_BUS_PARAM(reason), 0),
         SD_BUS_SIGNAL_WITH_NAMES("Fired", "sa(sssst)", SD_BUS_PARAM(shot_id) SD_BUS_PARAM(results), 0),
+        SD_BUS_SIGNAL_WITH_NAMES("CameraClockChanged", "sxx",
+                                 SD_BUS_PARAM(camera) SD_BUS_PARAM(offset_usec) SD_BUS_PARAM(previous_offset_usec), 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -668,6 +710,16 @@ void bus_emit_image_ignored(Manager *m, const char *camera, const char *rel_path
         int r = sd_bus_emit_signal(m->bus, BUS_PATH, BUS_INTERFACE, "ImageIgnored", "sss", cam, path, reason);
         if (r < 0)
                 log_debug_errno(r, "Cannot send ImageIgnored: %m");
+}
+
+void bus_emit_camera_clock_changed(Manager *m, const char *camera, nsec_t offset, nsec_t previous) {
+        if (!m->bus)
+                return;
+        g_autofree char *cam = utf8_escape_invalid(camera);
+        int r = sd_bus_emit_signal(m->bus, BUS_PATH, BUS_INTERFACE, "CameraClockChanged", "sxx", cam,
+                                   (int64_t) (offset / NSEC_PER_USEC), (int64_t) (previous / NSEC_PER_USEC));
+        if (r < 0)
+                log_debug_errno(r, "Cannot send CameraClockChanged: %m");
 }
 
 void bus_emit_shot_published(Manager *m, ShotData *sd, bool update) {

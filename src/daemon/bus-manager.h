@@ -21,6 +21,7 @@ void bus_emit_image_orphaned(Manager *m, const EngineFile *f);
 void bus_emit_image_ignored(Manager *m, const char *camera, const char *rel_path, const char *reason);
 /* ShotClosed the first time, ShotUpdated afterwards. */
 void bus_emit_shot_published(Manager *m, ShotData *sd, bool update);
+void bus_emit_camera_clock_changed(Manager *m, const char *camera, nsec_t offset, nsec_t previous);
 /* A property changed: queued, merged, sent once per loop iteration. */
 void bus_property_changed(Manager *m, const char *property);
 

@@ -11,7 +11,19 @@ static int append_entry_s(sd_bus_message *r, const char *k, const char *v) {
         return sd_bus_message_append(r, "{sv}", k, "s", v ?: "");
 }
 
-int bus_append_manifest(sd_bus_message *reply, const Manifest *mf) {
+char **bus_shot_duplicate_triggers(Manager *m, ShotData *sd) {
+        char **paths = g_new0(char *, sd->duplicate_triggers->len + 1);
+        for (guint i = 0; i < sd->duplicate_triggers->len; i++)
+                paths[i] = g_build_filename(sd->raw_root, sd->duplicate_triggers->pdata[i], NULL);
+        for (char **p = paths; *p; p++) {
+                char *e = utf8_escape_invalid(*p);
+                g_free(*p);
+                *p = e;
+        }
+        return paths;
+}
+
+int bus_append_manifest(sd_bus_message *reply, const Manifest *mf, char **duplicate_triggers) {
         char date[9];
         int r;
 
@@ -56,11 +68,19 @@ int bus_append_manifest(sd_bus_message *reply, const Manifest *mf) {
                         max = f->mtime;
                         last = f->camera;
                 }
-                r = sd_bus_message_append(reply, "a{sv}", 9, "camera", "s", f->camera, "kind", "u", f->kind,
-                                          "raw_path", "s", f->raw_path, "mtime", "t", usec_of(f->mtime), "offset_s", "d",
-                                          (double) (f->mtime - mf->trigger_time) / 1e9, "clean_path", "s",
-                                          f->clean_path ?: "", "size", "t", f->size, "sha256", "s", f->sha256, "late",
-                                          "b", f->late);
+                r = sd_bus_message_open_container(reply, 'a', "{sv}");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}", "camera", "s", f->camera, "kind", "u",
+                                                  f->kind, "raw_path", "s", f->raw_path, "mtime", "t", usec_of(f->mtime),
+                                                  "offset_s", "d", (double) (f->mtime - mf->trigger_time) / 1e9);
+                /* Manifests older than clock offsets have none. */
+                if (r >= 0 && f->clock_offset_known)
+                        r = sd_bus_message_append(reply, "{sv}", "clock_offset_s", "d", manifest_seconds(f->clock_offset));
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}", "clean_path", "s", f->clean_path ?: "",
+                                                  "size", "t", f->size, "sha256", "s", f->sha256, "late", "b", f->late);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(reply);
         }
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
@@ -86,6 +106,21 @@ int bus_append_manifest(sd_bus_message *reply, const Manifest *mf) {
                 r = sd_bus_message_append(reply, "{sv}", "timing", "a{sv}", 4, "min_mtime", "t", usec_of(min),
                                           "max_mtime", "t", usec_of(max), "first_camera", "s", first, "last_camera",
                                           "s", last);
+        if (r < 0)
+                return r;
+
+        /* Rule 4: what the manager holds of them (manifests do not). */
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "duplicate_triggers");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "as");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(reply, duplicate_triggers ?: (char *[]) { NULL });
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
         if (r < 0)
                 return r;
 
@@ -149,8 +184,11 @@ Manifest *bus_manifest_from_memory(Manager *m, ShotData *sd) {
                         mfile->size = d->result.size;
                         memcpy(mfile->sha256, d->result.sha256, sizeof mfile->sha256);
                 }
+                mfile->clock_offset = f->offset;
+                mfile->clock_offset_known = true;
+                /* The trigger time is its mtime on the reference clock. */
                 if (f->trigger && st.trigger_camera && streq(f->camera, st.trigger_camera) &&
-                    f->dt == st.trigger_time) {
+                    f->dt - f->offset == st.trigger_time) {
                         g_free(mf->trigger_path);
                         mf->trigger_path = g_strdup(raw);
                 }
@@ -276,7 +314,7 @@ static void shot_job_done(WorkItem *item, Manager *m) {
                 }
                 r = sd_bus_message_new_method_return(j->call, &reply);
                 if (r >= 0)
-                        r = bus_append_manifest(reply, j->manifest);
+                        r = bus_append_manifest(reply, j->manifest, NULL);
                 if (r >= 0)
                         (void) sd_bus_send(NULL, reply, NULL);
                 break;

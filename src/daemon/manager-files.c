@@ -47,6 +47,7 @@ int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret) {
         g_autofree const char **kinds = config_camera_kind_ids(cc);
         int r = engine_add_camera(m->engine, name, kinds, (unsigned) cc->n_kinds, cc->expected, ret);
         if (r >= 0) {
+                manager_camera_added(m, *ret, cc);
                 log_info("Camera %s: %zu kind(s), %s%s.", name, cc->n_kinds, cc->expected ? "expected" : "not expected",
                          cc->trigger ? ", trigger" : "");
                 bus_property_changed(m, "Cameras");

@@ -85,6 +85,17 @@ void manager_want_base(Manager *m);
 /* manager.c: drops what the history horizon left behind. */
 void manager_housekeeping(Manager *m);
 
+/* manager-clocks.c */
+/* The reference camera and every known camera's ClockOffsetSec=, from the
+ * configuration (start and reload). */
+void manager_clocks_configure(Manager *m);
+/* A camera just added to the engine: its ClockOffsetSec=, its saved clock. */
+void manager_camera_added(Manager *m, uint32_t camera, const CameraConfig *cc);
+void manager_on_clock_event(Manager *m, const EngineEvent *ev);
+void manager_on_duplicate_trigger(Manager *m, const EngineEvent *ev, ShotData *sd);
+void manager_clocks_save(Manager *m, StateSnapshot *s);
+void manager_clocks_load(Manager *m, StateSnapshot *st);
+
 /* manager-publish.c */
 void manager_publish_pending(Manager *m);
 bool manager_publish_busy(Manager *m);

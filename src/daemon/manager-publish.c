@@ -21,6 +21,7 @@ typedef struct JobFile {
         unsigned kind; /* 0-based */
         char *image_key; /* in ShotClosed's images: "camera", or "camera/kind" when it has several kinds */
         nsec_t mtime;
+        nsec_t clock_offset; /* its camera's, it was grouped with */
         bool late, already;
         bool staged;      /* stage holds its staged copy (publish_finish() then, no copy) */
         bool stage_used;  /* put under dst: its folder wants an fsync */
@@ -174,6 +175,8 @@ static void publish_job_manifest(PublishJob *j, GHashTable *dirs) {
                 g_autofree char *raw = utf8_escape_invalid(f->src);
                 g_autofree char *clean = utf8_escape_invalid(f->dst);
                 ManifestFile *mfile = manifest_add_file(mf, f->camera, f->kind + 1, raw, f->mtime, clean, f->late);
+                mfile->clock_offset = f->clock_offset;
+                mfile->clock_offset_known = true;
                 mfile->size = f->result.size;
                 memcpy(mfile->sha256, f->result.sha256, sizeof mfile->sha256);
         }
@@ -459,9 +462,11 @@ static PublishJob *job_new(Manager *m, ShotData *sd) {
                 size_t n_kinds = kinds ? g_strv_length(kinds->ids) : sf->kind + 1;
                 f->image_key = n_kinds > 1 ? g_strdup_printf("%s/%u", sf->camera, sf->kind + 1) : g_strdup(sf->camera);
                 f->mtime = sf->dt;
+                f->clock_offset = sf->offset;
                 f->late = sf->late;
+                /* The trigger time is its mtime on the reference clock. */
                 if (sf->trigger && st.trigger_camera && streq(sf->camera, st.trigger_camera) &&
-                    sf->dt == st.trigger_time) {
+                    sf->dt - sf->offset == st.trigger_time) {
                         g_free(mf->trigger_path);
                         mf->trigger_path = utf8_escape_invalid(f->src);
                 }

@@ -80,10 +80,16 @@ void shot_to_state(Manager *m, ShotData *sd, StateShot *out) {
                                 .trigger = f->flags & ENGINE_FILE_TRIGGER,
                                 .late = f->flags & ENGINE_FILE_LATE,
                                 .dt = f->dt,
+                                .offset = f->offset,
                         };
                 }
         }
         out->metadata = state_metadata_copy(sd->metadata);
+        if (s && sd->duplicate_triggers->len > 0) {
+                out->duplicate_triggers = g_new0(char *, sd->duplicate_triggers->len + 1);
+                for (guint i = 0; i < sd->duplicate_triggers->len; i++)
+                        out->duplicate_triggers[i] = g_strdup(sd->duplicate_triggers->pdata[i]);
+        }
         out->needs_publish = sd->generation != sd->published_generation;
         out->announced = sd->announced;
         out->live = s != NULL;
@@ -215,7 +221,7 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
                                         .trigger = f->trigger,
                                         .dt = f->dt,
                                 };
-                                r = engine_restore_file(m->engine, s, &info, f->late, mono);
+                                r = engine_restore_file(m->engine, s, &info, f->late, f->offset, mono);
                         }
                         if (r < 0)
                                 log_fields(LOG_WARNING, r, s->id, f->camera, f->path,
@@ -247,6 +253,8 @@ int restore_shot(Manager *m, const StateShot *sh, usec_t mono, nsec_t real) {
         sd->opened = sh->opened;
         sd->closed = sh->closed;
         sd->announced = sh->announced;
+        for (char **p = sh->duplicate_triggers; p && *p; p++)
+                g_ptr_array_add(sd->duplicate_triggers, g_strdup(*p));
         GHashTableIter it;
         void *k, *v;
         g_hash_table_iter_init(&it, sh->metadata);
@@ -389,6 +397,7 @@ void manager_save_state(Manager *m) {
         m->reset_forgotten = false;
         s->last_shot = g_strdup(m->last_shot);
         engine_foreach_counter(m->engine, add_counter, s);
+        manager_clocks_save(m, s);
 
         GHashTableIter it;
         void *v;

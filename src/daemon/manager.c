@@ -10,6 +10,7 @@
 
 #include "bus-manager.h"
 #include "camera.h"
+#include "engine-config.h"
 #include "log.h"
 #include "manager-internal.h"
 
@@ -41,6 +42,7 @@ ShotData *shot_data_new(Manager *m, uint32_t date, uint32_t number, const char *
         sd->staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, stage_free);
         sd->images = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         sd->pending_calls = g_ptr_array_new_with_free_func(message_unref);
+        sd->duplicate_triggers = g_ptr_array_new_with_free_func(g_free);
         g_hash_table_insert(m->shots, sd->id, sd);
         return sd;
 }
@@ -67,6 +69,7 @@ static void shot_data_free(void *p) {
         manifest_free(sd->manifest);
         sd->manager->n_pending_calls -= sd->pending_calls->len;
         g_ptr_array_unref(sd->pending_calls);
+        g_ptr_array_unref(sd->duplicate_triggers);
         g_free(sd);
 }
 
@@ -165,12 +168,17 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
 
         case ENGINE_EVENT_FILE_ASSIGNED: {
                 bool late = f->flags & ENGINE_FILE_LATE;
-                double off = (double) (f->dt - s->trigger_time) / 1e9;
+                double off = (double) (f->dt - s->trigger_time) / 1e9, clock = (double) f->offset / 1e9;
                 if (off == 0)
                         off = 0; /* no "-0.000" */
-                log_fields(late ? LOG_NOTICE : LOG_INFO, 0, s->id, camera, raw,
-                           "%s %s: %s (%+.3f s from the trigger).", late ? "Late file for shot" : "Shot", s->id, raw,
-                           off);
+                if (clock == 0)
+                        log_fields(late ? LOG_NOTICE : LOG_INFO, 0, s->id, camera, raw,
+                                   "%s %s: %s (%+.3f s from the trigger).", late ? "Late file for shot" : "Shot", s->id,
+                                   raw, off);
+                else
+                        log_fields(late ? LOG_NOTICE : LOG_INFO, 0, s->id, camera, raw,
+                                   "%s %s: %s (%+.3f s from the trigger, %+.3f s of it its clock's offset).",
+                                   late ? "Late file for shot" : "Shot", s->id, raw, off, clock);
                 m->stats.files_assigned++;
                 if (late) {
                         m->stats.files_late++;
@@ -191,8 +199,14 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
         }
 
         case ENGINE_EVENT_FILE_ORPHANED:
-                log_fields(LOG_NOTICE, 0, NULL, camera, raw, "Orphan from %s: %s fits no open shot window (yet).",
-                           camera, raw);
+                if (s)
+                        log_fields(LOG_NOTICE, 0, s->id, camera, raw,
+                                   "Waiting with %s: farther from shot %s than %s's clock usually is, it joins "
+                                   "that shot when it closes unless a nearer one comes.",
+                                   raw, s->id, camera);
+                else
+                        log_fields(LOG_NOTICE, 0, NULL, camera, raw, "Orphan from %s: %s fits no open shot window (yet).",
+                                   camera, raw);
                 m->stats.orphans++;
                 bus_emit_image_orphaned(m, f);
                 break;
@@ -202,6 +216,16 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
                            "Duplicate from %s for shot %s, left alone: %s.", camera, s->id, raw);
                 m->stats.duplicates++;
                 bus_emit_image_ignored(m, camera, f->path, "duplicate");
+                break;
+
+        case ENGINE_EVENT_FILE_DUPLICATE_TRIGGER:
+                manager_on_duplicate_trigger(m, ev, sd);
+                break;
+
+        case ENGINE_EVENT_CLOCK_UPDATED:
+        case ENGINE_EVENT_CLOCK_LEARNED:
+        case ENGINE_EVENT_CLOCK_CHANGED:
+                manager_on_clock_event(m, ev);
                 break;
 
         case ENGINE_EVENT_FILE_HELD:
@@ -244,7 +268,10 @@ static void on_engine_event(const EngineEvent *ev, void *userdata) {
 
         case ENGINE_EVENT_FILE_EXPIRED:
                 log_fields(LOG_DEBUG, 0, NULL, camera, raw, "%s decided for good: %s.",
-                           s ? "Duplicate of a closed shot" : "Unassigned file forgotten after OrphanKeepSec", raw);
+                           !s                                 ? "Unassigned file forgotten after OrphanKeepSec" :
+                           f->flags & ENGINE_FILE_TRIGGER ? "Duplicate trigger" :
+                                                            "Duplicate of a closed shot",
+                           raw);
                 manager_forget(m, f);
                 break;
 
@@ -510,6 +537,7 @@ static int restore_state(Manager *m) {
                 if (!engine_number_used(m->engine, c->date, c->next))
                         (void) engine_set_next_number(m->engine, c->date, c->next);
         }
+        manager_clocks_load(m, st);
         engine_set_paused(m->engine, st->paused);
         if (st->last_shot) {
                 free(m->last_shot);
@@ -599,12 +627,7 @@ static int check_folders(Manager *m) {
 }
 
 static EngineParams params_from_config(const Config *c) {
-        return (EngineParams) {
-                .window = (nsec_t) (c->full_window_sec * 1e9),
-                .timeout = (usec_t) (c->timeout_sec * 1e6),
-                .late_grace = (usec_t) (c->late_grace_sec * 1e6),
-                .keep_unassigned = (usec_t) (c->orphan_keep_sec * 1e6),
-        };
+        return engine_params_from_config(c);
 }
 
 static void register_configured_cameras(Manager *m) {
@@ -707,6 +730,7 @@ int manager_start(Manager *m) {
                 return r;
 
         (void) check_folders(m);
+        manager_clocks_configure(m);
         register_configured_cameras(m);
         r = restore_state(m);
         if (r < 0)
@@ -892,6 +916,7 @@ int manager_reload(Manager *m, char **ret_error) {
                         (void) engine_update_camera(m->engine, i, NULL, 0, false);
         }
         register_configured_cameras(m);
+        manager_clocks_configure(m);
         reclassify_unassigned(m, root_changed);
         if (root_changed) {
                 /* No shot is in memory (reload_blocked_by()): the new root
@@ -1006,6 +1031,8 @@ Manager *manager_free(Manager *m) {
                 g_ptr_array_unref(m->removed);
         if (m->ignored_seen)
                 g_hash_table_unref(m->ignored_seen);
+        if (m->saved_clocks)
+                g_hash_table_unref(m->saved_clocks);
         if (m->props_changed)
                 g_ptr_array_unref(m->props_changed);
         if (m->stage_pending)

@@ -62,10 +62,11 @@ struct ShotData {
         GHashTable *images;     /* "camera" or "camera/kind" → clean path, as last published */
         Manifest *manifest;     /* as last published */
         GPtrArray *pending_calls; /* sd_bus_message* answered once the state recording their change is saved */
+        GPtrArray *duplicate_triggers; /* char*: raw paths (relative) of its duplicate triggers (rule 4) */
 };
 
 typedef struct ManagerStats {
-        uint64_t files_seen, files_assigned, files_late, orphans, duplicates, ignored, held;
+        uint64_t files_seen, files_assigned, files_late, orphans, duplicates, ignored, held, duplicate_triggers;
         uint64_t shots_opened, shots_complete, shots_timeout;
         uint64_t rescans, publish_errors, files_published;
         uint64_t state_commits;
@@ -147,6 +148,10 @@ struct Manager {
         sd_event_source *clock_timer;
         unsigned n_pending_calls; /* in every shot's pending_calls */
         CameraManager *cameras;
+
+        /* Rule 14: saved clock estimates of cameras not known yet (camera
+         * name → EngineClock*), put back when they appear. */
+        GHashTable *saved_clocks;
 };
 
 int manager_new(const ManagerOptions *o, Manager **ret);

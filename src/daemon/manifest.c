@@ -71,6 +71,10 @@ static double offset_seconds(nsec_t mtime, nsec_t trigger) {
         return (double) (d / NSEC_PER_USEC) / (double) USEC_PER_SEC;
 }
 
+double manifest_seconds(nsec_t d) {
+        return (double) (d / NSEC_PER_USEC) / (double) USEC_PER_SEC;
+}
+
 /* Callers store names escaped; a name that is still not UTF-8 (a camera
  * folder's raw name) is escaped by json_add_string(), so that the output is
  * always JSON. */
@@ -128,6 +132,8 @@ JsonNode *manifest_to_json(const Manifest *m) {
                 json_add_string(b, "raw_path", f->raw_path);
                 add_time(b, "mtime", f->mtime);
                 json_add_double(b, "offset_s", offset_seconds(f->mtime, m->trigger_time));
+                if (f->clock_offset_known)
+                        json_add_double(b, "clock_offset_s", manifest_seconds(f->clock_offset));
                 json_add_string(b, "clean_path", f->clean_path);
                 json_add_int(b, "size", (int64_t) MIN(f->size, (uint64_t) INT64_MAX));
                 json_add_string(b, "sha256", strnlen(f->sha256, 64) == 64 ? f->sha256 : "");
@@ -281,8 +287,20 @@ static int file_from_json(JsonNode *node, Manifest *m) {
         JsonNode *off = json_object_get_member(o, "offset_s");
         if (!node_is(off, G_TYPE_DOUBLE) && !node_is(off, G_TYPE_INT64))
                 return -EBADMSG;
+        /* Manifests written before clock offsets were learned have none. */
+        JsonNode *clock = json_object_get_member(o, "clock_offset_s");
+        if (clock && !node_is(clock, G_TYPE_DOUBLE) && !node_is(clock, G_TYPE_INT64))
+                return -EBADMSG;
 
         ManifestFile *f = manifest_add_file(m, camera, (unsigned) kind, raw_path, mtime, clean_path, late);
+        if (clock) {
+                double s = json_node_get_double(clock);
+                if (!(s >= -86400 && s <= 86400))
+                        return -EBADMSG;
+                /* Microseconds, as written: read back and written again, the bytes stay. */
+                f->clock_offset = (nsec_t) (s * 1e6 + (s < 0 ? -0.5 : 0.5)) * NSEC_PER_USEC;
+                f->clock_offset_known = true;
+        }
         f->size = (uint64_t) size;
         g_strlcpy(f->sha256, sha256, sizeof f->sha256);
         return 0;

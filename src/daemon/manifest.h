@@ -23,6 +23,8 @@ typedef struct ManifestFile {
         uint64_t size;
         char sha256[65];   /* lower-case hex */
         bool late;
+        nsec_t clock_offset;      /* its camera's offset it was grouped with (rule 14) */
+        bool clock_offset_known;  /* false in manifests older than clock offsets */
 } ManifestFile;
 
 typedef struct Manifest {
@@ -49,7 +51,9 @@ ManifestFile *manifest_add_file(Manifest *m, const char *camera, unsigned kind, 
 
 /* Builds the JSON object of SPEC §3: every key present, times as ISO 8601
  * local time with microseconds and UTC offset, offset_s = mtime - trigger
- * time in seconds, timing{} computed from the files, metadata keys sorted. */
+ * time in seconds, clock_offset_s the camera's clock offset in seconds
+ * (absent only for a file read from a manifest that had none), timing{}
+ * computed from the files, metadata keys sorted. */
 JsonNode *manifest_to_json(const Manifest *m);
 /* Pretty-printed, newline-terminated. */
 char *manifest_to_data(const Manifest *m, size_t *ret_len);
@@ -59,6 +63,9 @@ char *manifest_to_data(const Manifest *m, size_t *ret_len);
  * manifests back. Times come back with microsecond precision. */
 int manifest_from_json(JsonNode *node, Manifest **ret);
 int manifest_from_data(const char *data, size_t len, Manifest **ret);
+
+/* A duration in seconds as manifests print them: whole microseconds. */
+double manifest_seconds(nsec_t d);
 
 /* ISO 8601 in and out (local time, microseconds, offset). */
 int parse_iso8601(const char *s, nsec_t *ret);

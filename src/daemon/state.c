@@ -10,7 +10,10 @@
 
 /* 4: state.json is a base that a journal extends; 3: shots record their
  * RawRoot, late grace and kinds, one file each in shots/; 2: the first.
- * Older versions are read too (what they lack takes today's configuration). */
+ * Older versions are read too (what they lack takes today's configuration).
+ * Clock estimates ("clocks", "clock_reference"), a file's offset and a
+ * shot's duplicate triggers are optional members: a state without them has
+ * them learned again. */
 #define STATE_VERSION 4
 #define STATE_VERSION_MIN 2
 #define STATE_FILE "state.json"
@@ -40,6 +43,7 @@ void state_shot_clear(StateShot *sh) {
         g_free(sh->files);
         if (sh->metadata)
                 g_hash_table_unref(sh->metadata);
+        g_strfreev(sh->duplicate_triggers);
         *sh = (StateShot) {};
 }
 
@@ -72,6 +76,7 @@ void state_shot_copy(const StateShot *from, StateShot *to) {
                 to->files[i].camera = g_strdup(from->files[i].camera);
         }
         to->metadata = state_metadata_copy(from->metadata);
+        to->duplicate_triggers = g_strdupv(from->duplicate_triggers);
 }
 
 StateSnapshot *state_snapshot_free(StateSnapshot *s) {
@@ -83,6 +88,7 @@ StateSnapshot *state_snapshot_free(StateSnapshot *s) {
         for (size_t i = 0; i < s->n_counters; i++)
                 g_free(s->counters[i].ranges);
         g_free(s->counters);
+        state_clocks_clear(s);
         g_free(s->forget);
         g_free(s->last_shot);
         g_free(s->raw_root);
@@ -199,9 +205,19 @@ static void build_shot(JsonBuilder *b, const StateShot *sh) {
                 json_add_bool(b, "trigger", f->trigger);
                 json_add_bool(b, "late", f->late);
                 json_add_int(b, "dt", f->dt);
+                if (f->offset != 0)
+                        json_add_int(b, "offset", f->offset);
                 json_builder_end_object(b);
         }
         json_builder_end_array(b);
+
+        if (sh->duplicate_triggers && sh->duplicate_triggers[0]) {
+                json_builder_set_member_name(b, "duplicate_triggers");
+                json_builder_begin_array(b);
+                for (char **p = sh->duplicate_triggers; *p; p++)
+                        add_escaped(b, NULL, *p);
+                json_builder_end_array(b);
+        }
 
         json_builder_set_member_name(b, "metadata");
         json_builder_begin_object(b);
@@ -256,6 +272,7 @@ static void build_main(JsonBuilder *b, const StateSnapshot *s) {
                 json_builder_end_object(b);
         }
         json_builder_end_array(b);
+        state_clocks_to_json(b, s);
 }
 
 static void build_shots(JsonBuilder *b, const StateSnapshot *s) {
@@ -434,8 +451,30 @@ static bool parse_shot(JsonNode *node, StateSnapshot *s) {
                 f->trigger = get_bool(&fr, "trigger");
                 f->late = get_bool(&fr, "late");
                 f->dt = get_int(&fr, "dt");
+                if (json_object_has_member(fr.o, "offset"))
+                        f->offset = get_int(&fr, "offset");
                 if (fr.bad || isempty(f->path))
                         r.bad = true;
+        }
+
+        JsonNode *dn = json_object_get_member(r.o, "duplicate_triggers");
+        if (dn && JSON_NODE_TYPE(dn) != JSON_NODE_ARRAY)
+                r.bad = true;
+        else if (dn) {
+                JsonArray *a = json_node_get_array(dn);
+                guint len = json_array_get_length(a);
+                sh->duplicate_triggers = g_new0(char *, len + 1);
+                for (guint i = 0; i < len; i++) {
+                        JsonNode *e = json_array_get_element(a, i);
+                        const char *v = JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING ?
+                                                json_node_get_string(e) :
+                                                NULL;
+                        sh->duplicate_triggers[i] = v ? utf8_unescape(v) : NULL;
+                        if (!sh->duplicate_triggers[i]) {
+                                sh->duplicate_triggers[i] = g_strdup("");
+                                r.bad = true;
+                        }
+                }
         }
 
         JsonNode *md = member(&r, "metadata", JSON_NODE_OBJECT);
@@ -497,6 +536,9 @@ static int parse_main(Reader *r, StateSnapshot *s) {
                 }
                 state_snapshot_add_counter(s, date, next, ranges, n / 2);
         }
+        state_clocks_clear(s);
+        if (state_clocks_from_json(r->o, s) < 0)
+                return -EBADMSG;
         return r->bad ? -EBADMSG : 0;
 }
 
@@ -577,6 +619,13 @@ void state_snapshot_absorb(StateSnapshot *newer, StateSnapshot *older) {
                 newer->last_shot = g_steal_pointer(&older->last_shot);
         if (!newer->raw_root)
                 newer->raw_root = g_steal_pointer(&older->raw_root);
+        if (newer->n_clocks == 0 && older->n_clocks > 0) {
+                newer->clocks = g_steal_pointer(&older->clocks);
+                newer->n_clocks = older->n_clocks;
+                older->n_clocks = 0;
+                g_free(newer->clock_reference);
+                newer->clock_reference = g_steal_pointer(&older->clock_reference);
+        }
         if (newer->reset_forgotten)
                 older->n_forget = 0; /* forgotten in the old root, before the reset */
         else if (older->reset_forgotten)

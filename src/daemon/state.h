@@ -15,10 +15,13 @@
  *   shots/<id>.json, forgotten.bin   what versions 2 and 3 kept (a file a
  *                   shot, digests of paths alone): read, then replaced by
  *                   the first base
+ * state.json and the journal's main records also hold each camera's clock
+ * estimate ("clocks", rule 14).
  * A snapshot is plain data: the manager builds one in the event loop and a
  * worker thread writes it, so the loop never waits for the disk. */
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +34,7 @@ typedef struct StateFile {
         unsigned kind; /* 0-based */
         bool trigger, late;
         nsec_t dt;
+        nsec_t offset; /* its camera's clock offset it was grouped with (rule 14); 0 in older states */
 } StateFile;
 
 /* The kinds a shot holds a camera to (rule 17), by identity. */
@@ -56,6 +60,7 @@ typedef struct StateShot {
         StateFile *files;
         size_t n_files;
         GHashTable *metadata; /* char* → char* */
+        char **duplicate_triggers; /* rule 4: their raw paths (relative), NULL-terminated; NULL: none */
 } StateShot;
 
 /* A file decided for good: its identity (path and mtime, rule 15) and its
@@ -71,6 +76,12 @@ typedef struct StateCounter {
         uint32_t n_ranges;
 } StateCounter;
 
+/* One camera's clock estimate (rule 14), as the engine keeps it. */
+typedef struct StateClock {
+        char *camera;
+        EngineClock clock;
+} StateClock;
+
 typedef struct StateSnapshot {
         uint64_t seq;      /* the owner's count: what this snapshot brings up to */
         bool full;         /* everything, not only what changed: written as a new base */
@@ -82,6 +93,9 @@ typedef struct StateSnapshot {
         bool reset_forgotten; /* RawRoot changed: forget what was forgotten, before appending */
         StateCounter *counters;
         size_t n_counters;
+        char *clock_reference;  /* the camera the clocks are against; NULL: the host's clock */
+        StateClock *clocks;     /* NULL with n_clocks 0 in states older than clock offsets */
+        size_t n_clocks;
         StateShot *shots;
         size_t n_shots;
         StateForgotten *forget; /* to append to forgotten2.bin before state.json is replaced */
@@ -115,6 +129,12 @@ StateKinds *state_shot_add_kinds(StateShot *sh, const char *camera);
 const StateKinds *state_shot_kinds(const StateShot *sh, const char *camera);
 void state_snapshot_add_counter(StateSnapshot *s, uint32_t date, uint32_t next, const uint32_t *ranges,
                                 uint32_t n_ranges);
+/* state-clocks.c: rule 14's members of state.json. */
+void state_snapshot_add_clock(StateSnapshot *s, const char *camera, const EngineClock *clock);
+void state_clocks_clear(StateSnapshot *s);
+void state_clocks_to_json(JsonBuilder *b, const StateSnapshot *s);
+/* A clock that does not read is left out; -EBADMSG for a bad reference. */
+int state_clocks_from_json(JsonObject *root, StateSnapshot *s);
 
 /* A snapshot carries the shots that changed; an older one not yet written
  * is folded into a newer one (its shots, removals and digests). */

@@ -216,10 +216,13 @@ int engine_add_camera(Engine *e, const char *name, const char *const *kinds, uns
         c->kind_slots = g_array_new(false, false, sizeof(uint32_t));
         c->layout = eng_layout_for(e, c, kinds, n_kinds);
         c->first_layout = eng_layout_ref(c->layout);
+        clock_reset(&c->clock, false, 0);
 
         uint32_t idx = e->cameras->len;
         g_ptr_array_add(e->cameras, c);
         g_hash_table_insert(e->camera_by_name, c->name, GUINT_TO_POINTER(idx + 1));
+        if (streq_ptr(name, e->reference_name))
+                e->reference = idx;
         invalidate_current(e);
         if (ret)
                 *ret = idx;

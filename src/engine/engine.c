@@ -25,12 +25,13 @@ int shot_status_from_string(const char *s, ShotStatus *ret) {
         return -EINVAL;
 }
 
-static void emit(Engine *e, EngineEventType type, Shot *s, EngineFile *f) {
+void eng_emit(Engine *e, EngineEventType type, Shot *s, EngineFile *f) {
         if (!e->fn)
                 return;
-        EngineEvent ev = { .type = type, .shot = s, .file = f };
+        EngineEvent ev = { .type = type, .shot = s, .file = f, .camera = ENGINE_NO_CAMERA };
         e->fn(&ev, e->userdata);
 }
+
 
 static int default_date_of(nsec_t t, uint32_t *ret) {
         return local_date(t, ret);
@@ -96,7 +97,7 @@ static void unassigned_add(Engine *e, EngineFile *f) {
         e->n_unassigned++;
 }
 
-static void unassigned_remove(Engine *e, EngineFile *f) {
+void eng_unassigned_remove(Engine *e, EngineFile *f) {
         if (!(f->flags & ENGINE_FILE_INDEXED))
                 return;
         time_index_remove(&e->unassigned, f, f->dt);
@@ -164,8 +165,8 @@ static void file_supersede(Engine *e, EngineFile *f) {
 
 /* Drops a file from memory entirely; remember=true keeps its identity so
  * that it is never decided again. */
-static void file_drop(Engine *e, EngineFile *f, bool remember) {
-        unassigned_remove(e, f);
+void eng_file_drop(Engine *e, EngineFile *f, bool remember) {
+        eng_unassigned_remove(e, f);
         if (!(f->flags & ENGINE_FILE_SUPERSEDED))
                 g_hash_table_remove(e->files, &f->key);
         if (remember) {
@@ -234,86 +235,48 @@ static void shot_add_file(Shot *s, EngineFile *f) {
         s->files[s->n_files++] = f;
 }
 
-static bool in_window(const Shot *s, nsec_t t) {
-        return t >= s->window_start && t <= s->window_end;
+nsec_t eng_file_time(const Engine *e, const EngineFile *f) {
+        const EngineCamera *c = eng_camera_get(e, f->camera);
+        return sat_sub(f->dt, c ? c->offset : 0);
+}
+
+/* Unassigned files are indexed by raw time: a query in corrected time looks
+ * as much wider as offsets differ. */
+void eng_query_unassigned(const Engine *e, nsec_t lo, nsec_t hi, TimeIndexVisit visit, void *userdata) {
+        time_index_query(&e->unassigned, sat_add(lo, e->offset_lo), sat_add(hi, e->offset_hi), visit, userdata);
 }
 
 /* The slot f takes in s: -1 when s does not take f's kind (a camera or kind
  * it did not open with). */
-static int shot_kind_of(const Engine *e, const Shot *s, const EngineFile *f) {
+int eng_shot_kind_of(const Engine *e, const Shot *s, const EngineFile *f) {
         const EngineLayout *l = eng_shot_layout(e, s, f->camera);
         return l ? eng_layout_kind_of(l, f->slot) : -1;
 }
 
-static bool shot_lacks(const Engine *e, const Shot *s, const EngineFile *f) {
-        return shot_kind_of(e, s, f) >= 0 && !eng_slot_test(s, f->slot);
-}
-
-static bool leftover_visit(void *item, void *userdata) {
-        EngineFile *f = item;
-        struct {
-                Engine *e;
-                Shot *s;
-                GPtrArray *out;
-        } *c = userdata;
-
-        if (in_window(c->s, f->dt) && !(f->flags & ENGINE_FILE_TRIGGER) && shot_kind_of(c->e, c->s, f) >= 0 &&
-            eng_slot_test(c->s, f->slot))
-                g_ptr_array_add(c->out, f);
-        return true;
-}
-
-static int file_order(const void *a, const void *b) {
-        const EngineFile *x = *(EngineFile *const *) a, *y = *(EngineFile *const *) b;
-        if (x->dt != y->dt)
-                return x->dt < y->dt ? -1 : 1;
-        return strcmp(x->path, y->path);
-}
-
-/* Rule 15: what a closing shot leaves in its window of a (camera, kind) it
- * holds is a duplicate of it, said now and decided for good, not left to
- * wait as an orphan. */
-static void drop_leftovers(Engine *e, Shot *s) {
-        g_autoptr(GPtrArray) left = g_ptr_array_new();
-        struct {
-                Engine *e;
-                Shot *s;
-                GPtrArray *out;
-        } c = { e, s, left };
-        time_index_query(&e->unassigned, s->window_start, s->window_end, leftover_visit, &c);
-        g_ptr_array_sort(left, file_order);
-        for (guint i = 0; i < left->len; i++) {
-                EngineFile *f = left->pdata[i];
-                unassigned_remove(e, f);
-                if (!(f->flags & ENGINE_FILE_REPORTED))
-                        emit(e, ENGINE_EVENT_FILE_DUPLICATE, s, f);
-                emit(e, ENGINE_EVENT_FILE_EXPIRED, s, f);
-                file_drop(e, f, true);
-        }
-}
-
-static void close_shot(Engine *e, Shot *s, ShotStatus status, usec_t now) {
+static void close_shot(Engine *e, Shot *s, usec_t now) {
         assert(s->status == SHOT_COLLECTING);
         list_remove(&e->collecting, s);
-        s->status = status;
+        eng_settle(e, s);
+        s->status = s->n_missing == 0 ? SHOT_COMPLETE : SHOT_TIMEOUT;
         s->closed_at = now;
         s->deadline = usec_add(now, s->late_grace);
         eng_list_insert(&e->closed, s);
-        emit(e, ENGINE_EVENT_SHOT_CLOSED, s, NULL);
-        drop_leftovers(e, s);
+        eng_emit(e, ENGINE_EVENT_SHOT_CLOSED, s, NULL);
+        eng_drop_leftovers(e, s);
+        eng_learn_from_orphans(e, s);
 }
 
 void eng_maybe_complete(Engine *e, Shot *s, usec_t now) {
         if (s->status == SHOT_COLLECTING && s->n_missing == 0)
-                close_shot(e, s, SHOT_COMPLETE, now);
+                close_shot(e, s, now);
 }
 
 /* Puts f into s for good. The caller checks completeness afterwards. */
 void eng_assign(Engine *e, Shot *s, EngineFile *f, bool emit_event) {
-        int kind = shot_kind_of(e, s, f);
+        int kind = eng_shot_kind_of(e, s, f);
         assert(kind >= 0);
 
-        unassigned_remove(e, f);
+        eng_unassigned_remove(e, f);
         f->shot = s;
         f->kind = (uint16_t) kind;
         if (s->status != SHOT_COLLECTING)
@@ -325,142 +288,20 @@ void eng_assign(Engine *e, Shot *s, EngineFile *f, bool emit_event) {
                 s->n_missing--;
         }
         if (emit_event)
-                emit(e, ENGINE_EVENT_FILE_ASSIGNED, s, f);
+                eng_emit(e, ENGINE_EVENT_FILE_ASSIGNED, s, f);
 }
 
 static void retire_shot(Engine *e, Shot *s) {
+        eng_settle(e, s);
         list_remove(&e->closed, s);
         time_index_remove(&e->shot_index, s, s->trigger_time);
         live_remove(e, s);
         if (e->live->len == 0)
                 e->max_half = 0;
-        emit(e, ENGINE_EVENT_SHOT_RETIRED, s, NULL);
+        eng_emit(e, ENGINE_EVENT_SHOT_RETIRED, s, NULL);
         for (uint32_t i = 0; i < s->n_files; i++)
-                file_drop(e, s->files[i], true);
+                eng_file_drop(e, s->files[i], true);
         shot_free(s);
-}
-
-typedef struct ShotPick {
-        Shot *best;
-        nsec_t best_dist;
-        Shot *nearest_containing; /* even when its slot is taken */
-        nsec_t nearest_dist;
-} ShotPick;
-
-static nsec_t distance(nsec_t a, nsec_t b) {
-        return a > b ? a - b : b - a;
-}
-
-/* Prefers the nearer trigger; on a tie a collecting shot over a closed one,
- * then the earlier shot, so that the choice never depends on memory order. */
-static bool shot_better(const Shot *a, nsec_t da, const Shot *b, nsec_t db) {
-        if (!b)
-                return true;
-        if (da != db)
-                return da < db;
-        bool ca = a->status == SHOT_COLLECTING, cb = b->status == SHOT_COLLECTING;
-        if (ca != cb)
-                return ca;
-        if (a->date != b->date)
-                return a->date < b->date;
-        return a->number < b->number;
-}
-
-typedef struct PickContext {
-        const Engine *e;
-        ShotPick *pick;
-        const EngineFile *f;
-} PickContext;
-
-static bool pick_visit(void *item, void *userdata) {
-        Shot *s = item;
-        PickContext *c = userdata;
-
-        if (!in_window(s, c->f->dt) || shot_kind_of(c->e, s, c->f) < 0)
-                return true;
-        nsec_t d = distance(c->f->dt, s->trigger_time);
-        if (shot_better(s, d, c->pick->nearest_containing, c->pick->nearest_dist)) {
-                c->pick->nearest_containing = s;
-                c->pick->nearest_dist = d;
-        }
-        if (!eng_slot_test(s, c->f->slot) && shot_better(s, d, c->pick->best, c->pick->best_dist)) {
-                c->pick->best = s;
-                c->pick->best_dist = d;
-        }
-        return true;
-}
-
-static void pick_shot(Engine *e, const EngineFile *f, ShotPick *ret) {
-        *ret = (ShotPick) {};
-        PickContext c = { e, ret, f };
-        time_index_query(&e->shot_index, sat_sub(f->dt, e->max_half), sat_add(f->dt, e->max_half), pick_visit, &c);
-}
-
-typedef struct Candidate {
-        EngineFile *f;
-        uint32_t slot;
-        nsec_t dist;
-} Candidate;
-
-static int candidate_cmp(const void *a, const void *b) {
-        const Candidate *x = a, *y = b;
-        if (x->slot != y->slot)
-                return x->slot < y->slot ? -1 : 1;
-        if (x->dist != y->dist)
-                return x->dist < y->dist ? -1 : 1;
-        if (x->f->dt != y->f->dt)
-                return x->f->dt < y->f->dt ? -1 : 1;
-        return strcmp(x->f->path, y->f->path);
-}
-
-static int winner_cmp(const void *a, const void *b) {
-        const Candidate *x = a, *y = b;
-        if (x->f->dt != y->f->dt)
-                return x->f->dt < y->f->dt ? -1 : 1;
-        return strcmp(x->f->path, y->f->path);
-}
-
-static bool collect_visit(void *item, void *userdata) {
-        EngineFile *f = item;
-        struct {
-                Engine *e;
-                Shot *s;
-                GArray *out;
-        } *c = userdata;
-
-        if (!in_window(c->s, f->dt) || !shot_lacks(c->e, c->s, f))
-                return true;
-        Candidate cand = { f, f->slot, distance(f->dt, c->s->trigger_time) };
-        g_array_append_val(c->out, cand);
-        return true;
-}
-
-/* Rule 5: a new shot takes, per (camera, kind), the nearest already-seen
- * unassigned file in its window. */
-static void absorb(Engine *e, Shot *s) {
-        g_autoptr(GArray) cands = g_array_new(false, false, sizeof(Candidate));
-        struct {
-                Engine *e;
-                Shot *s;
-                GArray *out;
-        } c = { e, s, cands };
-
-        time_index_query(&e->unassigned, s->window_start, s->window_end, collect_visit, &c);
-        if (cands->len == 0)
-                return;
-
-        g_array_sort(cands, candidate_cmp);
-        guint n = 0;
-        for (guint i = 0; i < cands->len; i++) {
-                Candidate *x = &g_array_index(cands, Candidate, i);
-                if (n > 0 && g_array_index(cands, Candidate, n - 1).slot == x->slot)
-                        continue;
-                g_array_index(cands, Candidate, n++) = *x;
-        }
-        g_array_set_size(cands, n);
-        g_array_sort(cands, winner_cmp);
-        for (guint i = 0; i < cands->len; i++)
-                eng_assign(e, s, g_array_index(cands, Candidate, i).f, true);
 }
 
 static uint32_t *expected_snapshot(Engine *e, uint32_t *ret_n) {
@@ -497,6 +338,8 @@ void engine_foreach_counter(const Engine *e, EngineCounterFn fn, void *userdata)
         numbering_foreach(e->numbering, fn, userdata);
 }
 
+/* t: the trigger time on the reference clock (the trigger's corrected
+ * mtime, or the Fire instant). */
 static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot **ret) {
         uint32_t date;
         int r = date_of(e, t, &date);
@@ -521,15 +364,16 @@ static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot 
                 s->trigger_camera = trigger->camera;
                 s->trigger_file = trigger;
         }
+        eng_anchor_at_open(e, s);
 
         eng_shot_index_add(e, s);
         eng_live_add(e, s);
         eng_list_insert(&e->collecting, s);
 
-        emit(e, ENGINE_EVENT_SHOT_OPENED, s, NULL);
+        eng_emit(e, ENGINE_EVENT_SHOT_OPENED, s, NULL);
         if (trigger)
-                eng_assign(e, s, trigger, true);
-        absorb(e, s);
+                eng_join_shot(e, s, trigger, eng_camera_get(e, trigger->camera)->offset);
+        eng_absorb(e, s);
         if (ret)
                 *ret = s;
         eng_maybe_complete(e, s, now);
@@ -537,33 +381,59 @@ static int open_shot(Engine *e, nsec_t t, EngineFile *trigger, usec_t now, Shot 
 }
 
 static void keep_unassigned(Engine *e, EngineFile *f, EngineEventType why, Shot *s) {
+        f->offset = eng_camera_get(e, f->camera)->offset;
         unassigned_add(e, f);
-        emit(e, why, s, f);
+        eng_emit(e, why, s, f);
+}
+
+static bool join(Engine *e, EngineFile *f, const ShotPick *pick, usec_t now) {
+        if (!pick->best)
+                return false;
+        bool ok = f->flags & ENGINE_FILE_TRIGGER ? eng_trigger_joins(e, f, pick->best) : eng_sure(e, f, pick->best);
+        if (!ok)
+                return false;
+        Shot *s = pick->best;
+        eng_join_shot(e, s, f, eng_camera_get(e, f->camera)->offset);
+        eng_maybe_complete(e, s, now);
+        return true;
+}
+
+bool eng_try_join(Engine *e, EngineFile *f, usec_t now) {
+        ShotPick pick;
+        eng_pick_shot(e, f, &pick);
+        return join(e, f, &pick, now);
 }
 
 static void decide(Engine *e, EngineFile *f, usec_t now) {
         ShotPick pick;
-        pick_shot(e, f, &pick);
-
-        if (pick.best) {
-                /* Rules 4, 6, 7 and 10: join the nearest shot that lacks it. */
-                Shot *s = pick.best;
-                eng_assign(e, s, f, true);
-                eng_maybe_complete(e, s, now);
+        eng_pick_shot(e, f, &pick);
+        /* Rules 4, 6, 7 and 10: join the nearest shot that lacks it. */
+        if (join(e, f, &pick, now))
                 return;
-        }
 
         if (f->flags & ENGINE_FILE_TRIGGER) {
+                Shot *held = eng_duplicate_trigger_of(e, f);
+                if (held) {
+                        /* Decided for good: never a shot of its own. */
+                        eng_emit(e, ENGINE_EVENT_FILE_DUPLICATE_TRIGGER, held, f);
+                        eng_emit(e, ENGINE_EVENT_FILE_EXPIRED, held, f);
+                        eng_file_drop(e, f, true);
+                        return;
+                }
                 if (e->paused) {
                         keep_unassigned(e, f, ENGINE_EVENT_FILE_HELD, NULL);
                         return;
                 }
-                if (open_shot(e, f->dt, f, now, NULL) < 0)
+                if (open_shot(e, eng_file_time(e, f), f, now, NULL) < 0)
                         keep_unassigned(e, f, ENGINE_EVENT_FILE_ORPHANED, NULL);
                 return;
         }
 
-        if (pick.nearest_containing) {
+        if (pick.best)
+                /* Too far for its camera's reach: it waits for a nearer shot,
+                 * or for this one to close. */
+                keep_unassigned(e, f, ENGINE_EVENT_FILE_ORPHANED, pick.best);
+        else if (pick.nearest_containing && eng_sure(e, f, pick.nearest_containing)) {
                 f->flags |= ENGINE_FILE_REPORTED;
                 keep_unassigned(e, f, ENGINE_EVENT_FILE_DUPLICATE, pick.nearest_containing);
         } else
@@ -590,7 +460,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
                         return 0;
                 }
                 /* Classified anew (a reload) before any shot took it. */
-                file_drop(e, old, false);
+                eng_file_drop(e, old, false);
                 result = ENGINE_ADD_CHANGED;
         } else {
                 EnginePathKey id;
@@ -604,7 +474,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
                                 file_supersede(e, old);
                 } else if (old) {
                         /* Rewritten before any shot took it: the last mtime counts. */
-                        file_drop(e, old, false);
+                        eng_file_drop(e, old, false);
                         result = ENGINE_ADD_CHANGED;
                 }
                 if (known) {
@@ -617,6 +487,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
         EngineFile *f = eng_file_new(info, &k, slot, now);
         g_hash_table_add(e->files, &f->key);
         decide(e, f, now);
+        eng_flush_redecide(e, now);
         if (ret_result)
                 *ret_result = result;
         return 0;
@@ -625,7 +496,7 @@ int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAdd
 void engine_file_gone(Engine *e, const char *path) {
         EngineFile *f = engine_lookup_file(e, path);
         if (f && !f->shot)
-                file_drop(e, f, false);
+                eng_file_drop(e, f, false);
 }
 
 EngineFile *engine_lookup_file(const Engine *e, const char *path) {
@@ -635,7 +506,9 @@ EngineFile *engine_lookup_file(const Engine *e, const char *path) {
 }
 
 int engine_fire(Engine *e, nsec_t t, usec_t now, Shot **ret) {
-        return open_shot(e, t, NULL, now, ret);
+        int r = open_shot(e, t, NULL, now, ret);
+        eng_flush_redecide(e, now);
+        return r;
 }
 
 void engine_set_paused(Engine *e, bool paused) {
@@ -647,17 +520,16 @@ bool engine_is_paused(const Engine *e) {
 }
 
 void engine_run(Engine *e, usec_t now) {
-        while (e->collecting.head && e->collecting.head->deadline <= now) {
-                Shot *s = e->collecting.head;
-                close_shot(e, s, s->n_missing == 0 ? SHOT_COMPLETE : SHOT_TIMEOUT, now);
-        }
+        while (e->collecting.head && e->collecting.head->deadline <= now)
+                close_shot(e, e->collecting.head, now);
         while (e->closed.head && e->closed.head->deadline <= now)
                 retire_shot(e, e->closed.head);
+        eng_flush_redecide(e, now);
         while (e->oldest && usec_add(e->oldest->seen_at, e->params.keep_unassigned) <= now) {
                 EngineFile *f = e->oldest;
-                unassigned_remove(e, f);
-                emit(e, ENGINE_EVENT_FILE_EXPIRED, NULL, f);
-                file_drop(e, f, true);
+                eng_unassigned_remove(e, f);
+                eng_emit(e, ENGINE_EVENT_FILE_EXPIRED, NULL, f);
+                eng_file_drop(e, f, true);
         }
 }
 
@@ -674,8 +546,9 @@ usec_t engine_next_deadline(const Engine *e) {
 
 void engine_close_all(Engine *e, usec_t now) {
         while (e->collecting.head) {
-                Shot *s = e->collecting.head;
-                close_shot(e, s, s->n_missing == 0 ? SHOT_COMPLETE : SHOT_TIMEOUT, now);
+                close_shot(e, e->collecting.head, now);
+                /* What closing learned may still place waiting files. */
+                eng_flush_redecide(e, now);
         }
 }
 
@@ -848,6 +721,7 @@ int engine_new(const EngineParams *params, EngineEventFn fn, void *userdata, Eng
         time_index_init(&e->unassigned, params->window, offsetof(EngineFile, pos));
         time_index_init(&e->shot_index, params->window, offsetof(Shot, pos));
         e->live = g_ptr_array_new();
+        e->reference = ENGINE_NO_CAMERA;
         e->numbering = numbering_new();
         e->forgotten = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, tombstones_free);
         tombstones_init(&e->legacy_tombstones);
@@ -871,8 +745,14 @@ int engine_set_params(Engine *e, const EngineParams *params) {
                 time_index_rebuild(&e->unassigned, params->window, file_time);
                 time_index_rebuild(&e->shot_index, params->window, shot_time);
         }
+        bool learn_changed = params->learn_offsets != e->params.learn_offsets;
         /* Open shots keep the window, timeout and grace they were given. */
         e->params = *params;
+        if (learn_changed) {
+                for (uint32_t i = 0; i < e->cameras->len; i++)
+                        eng_camera_refresh_offset(e, e->cameras->pdata[i]);
+                eng_recompute_offset_bounds(e);
+        }
         return 0;
 }
 
@@ -904,6 +784,7 @@ Engine *engine_free(Engine *e) {
         g_ptr_array_unref(e->cameras);
         g_hash_table_unref(e->forgotten);
         tombstones_done(&e->legacy_tombstones);
+        free(e->reference_name);
         g_free(e);
         return NULL;
 }

@@ -23,6 +23,39 @@ typedef struct EngineFile EngineFile;
 typedef struct Shot Shot;
 typedef struct EngineLayoutSet EngineLayoutSet;
 
+/* Rule 14: each camera's clock against the reference's, learned from the
+ * shots it appears in. Plain numbers, so that the owner can save and
+ * restore them as they are (clocks.c explains the estimator). */
+#define ENGINE_CLOCK_RING 9
+#define ENGINE_CLOCK_CONFIRM 3
+#define ENGINE_CLOCK_HYPOTHESES 4
+/* Residuals needed before a learned offset is used. */
+#define ENGINE_CLOCK_SAMPLES_MIN 3
+
+typedef struct EngineClock {
+        nsec_t offset;      /* o(c): the camera's clock minus the reference clock */
+        nsec_t spread;      /* standard deviation of residuals (from deviation); 0 while unknown */
+        nsec_t deviation;   /* mean absolute deviation of the latest ~32 residuals, odd ones clipped */
+        uint32_t samples;   /* residuals behind the offset since it was last set */
+        uint32_t observed;  /* residuals ever, a change notwithstanding (the spread is known from a ring's worth) */
+        bool trusted;       /* the offset groups files: configured, learned or adopted */
+        bool configured;    /* seeded by ClockOffsetSec= */
+        nsec_t seed;        /* ClockOffsetSec=, 0 without */
+        nsec_t recent[ENGINE_CLOCK_RING]; /* the latest residuals, a ring */
+        uint32_t n_recent, next_recent;
+        nsec_t sorted[ENGINE_CLOCK_RING]; /* the same, in order: derived, not saved (restore sorts them) */
+        nsec_t run[ENGINE_CLOCK_CONFIRM]; /* consecutive residuals far from the offset */
+        uint32_t n_run;
+        /* Offsets that consecutive orphans agree on: each hypothesis keeps its
+         * latest residuals (a ring of ENGINE_CLOCK_CONFIRM) and how many
+         * orphans in a row matched it. */
+        nsec_t hypotheses[ENGINE_CLOCK_HYPOTHESES][ENGINE_CLOCK_CONFIRM];
+        uint32_t hypothesis_runs[ENGINE_CLOCK_HYPOTHESES];
+        uint32_t n_hypotheses;
+        nsec_t previous;    /* the offset before the last change */
+        nsec_t changed_at;  /* reference time of the shot that made the last change; 0: never */
+} EngineClock;
+
 #define ENGINE_NO_CAMERA UINT32_MAX
 #define SHOT_ID_MAX 24
 
@@ -51,6 +84,7 @@ struct EngineFile {
         EnginePathKey key;
         Shot *shot; /* NULL while unassigned */
         nsec_t dt;
+        nsec_t offset; /* its camera's offset when it was decided: dt - offset is on the reference clock */
         usec_t seen_at;
         EngineFile *prev, *next; /* unassigned files, oldest first, for expiry */
         uint32_t pos;            /* index in its time bucket while unassigned */
@@ -66,8 +100,17 @@ struct Shot {
         uint32_t date;        /* YYYYMMDD, local date of the trigger */
         uint32_t number;
         ShotStatus status;
+        /* On the reference clock (rule 14): the trigger's mtime minus its
+         * camera's offset, or the Fire instant. */
         nsec_t trigger_time;
         nsec_t window_start, window_end; /* inclusive */
+        /* The shot's time on the reference clock as best known, what
+         * residuals are measured from: the reference camera's file when it
+         * holds one, else the trigger time when its trigger camera's offset
+         * is trusted (or, with no reference camera, the Fire instant). */
+        nsec_t anchor;
+        bool anchored;
+        EngineFile *anchor_file; /* the reference camera's file that gave the anchor, or NULL */
         uint32_t trigger_camera;         /* ENGINE_NO_CAMERA for a Fire */
         EngineFile *trigger_file;        /* NULL for a Fire */
         usec_t opened_at, closed_at;
@@ -100,8 +143,14 @@ typedef enum EngineEventType {
         ENGINE_EVENT_FILE_HELD,      /* file: a trigger that would open a shot while paused */
         ENGINE_EVENT_SHOT_CLOSED,    /* shot: complete or timeout */
         ENGINE_EVENT_SHOT_RETIRED,   /* shot: late grace over, freed with its files right after */
-        ENGINE_EVENT_FILE_EXPIRED,   /* file: decided for good without a shot (unassigned for too long, or a
-                                      * duplicate left in a shot's window when it closed), freed right after */
+        ENGINE_EVENT_FILE_EXPIRED,   /* file: decided for good without a shot (unassigned for too long, a
+                                      * duplicate left in a shot's window when it closed, or a duplicate
+                                      * trigger), freed right after */
+        ENGINE_EVENT_FILE_DUPLICATE_TRIGGER, /* file, shot: a trigger within MinShotIntervalSec of a shot already
+                                              * holding its (camera, kind) (rule 4); FILE_EXPIRED follows */
+        ENGINE_EVENT_CLOCK_UPDATED,  /* camera: its estimate moved (spread, samples, offset by a little) */
+        ENGINE_EVENT_CLOCK_LEARNED,  /* camera: a learned offset is used for the first time (previous: the seed) */
+        ENGINE_EVENT_CLOCK_CHANGED,  /* camera, previous: its PC's clock was set; the offset was replaced */
         _ENGINE_EVENT_MAX,
 } EngineEventType;
 
@@ -109,6 +158,8 @@ typedef struct EngineEvent {
         EngineEventType type;
         Shot *shot;
         EngineFile *file;
+        uint32_t camera;  /* CLOCK_*: the camera; otherwise ENGINE_NO_CAMERA */
+        nsec_t previous;  /* CLOCK_LEARNED, CLOCK_CHANGED: the offset used before */
 } EngineEvent;
 
 typedef void (*EngineEventFn)(const EngineEvent *ev, void *userdata);
@@ -118,6 +169,9 @@ typedef struct EngineParams {
         usec_t timeout;          /* T */
         usec_t late_grace;       /* how long a closed shot still takes late files */
         usec_t keep_unassigned;  /* how long orphans and duplicates wait for a trigger */
+        bool learn_offsets;      /* rule 14: learn each camera's offset; false: the configured ones only */
+        nsec_t min_shot_interval; /* rule 4: triggers closer than this to a shot holding their (camera, kind)
+                                   * are duplicates; 0: none is */
         /* Local calendar date of an instant; NULL means local_date(). */
         int (*date_of)(nsec_t t, uint32_t *ret);
 } EngineParams;
@@ -158,6 +212,22 @@ uint32_t engine_n_cameras(const Engine *e);
 const char *engine_camera_name(const Engine *e, uint32_t camera);
 unsigned engine_camera_n_kinds(const Engine *e, uint32_t camera);
 bool engine_camera_expected(const Engine *e, uint32_t camera);
+
+/* Rule 14. The reference camera's clock is the one shots are timed on (its
+ * offset is its seed, 0 unless configured), named before it may be added;
+ * NULL: the host's, the clock of Fire instants. Another name starts
+ * learning again; returns 1 then. */
+int engine_set_reference(Engine *e, const char *name);
+const char *engine_get_reference(const Engine *e);
+/* ClockOffsetSec=: a configured offset is used from the first shot (and
+ * learned from when learning is on). Changing it starts learning again. */
+int engine_set_camera_clock(Engine *e, uint32_t camera, bool configured, nsec_t seed);
+const EngineClock *engine_camera_clock(const Engine *e, uint32_t camera);
+/* The offset that groups the camera's files now. */
+nsec_t engine_camera_offset(const Engine *e, uint32_t camera);
+/* Puts back a saved estimate: -ESTALE when it was learned from another
+ * seed than the camera has now, -EINVAL when it is not one. */
+int engine_restore_clock(Engine *e, uint32_t camera, const EngineClock *saved);
 
 int engine_add_file(Engine *e, const EngineFileInfo *info, usec_t now, EngineAddResult *ret_result);
 /* The raw file disappeared: an unassigned file is dropped (not remembered,
@@ -244,7 +314,8 @@ typedef struct EngineShotRestore {
         uint32_t n_kinds;
 } EngineShotRestore;
 int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret);
-int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, usec_t seen_at);
+/* offset: what the file was grouped with (EngineFile.offset). */
+int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, nsec_t offset, usec_t seen_at);
 /* Closes restored collecting shots that are already complete. */
 void engine_restore_done(Engine *e, usec_t now);
 

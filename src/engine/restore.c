@@ -76,6 +76,7 @@ int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
                 memcpy(s->expected, r->expected, r->n_expected * sizeof(uint32_t));
         qsort_safe(s->expected, s->n_expected, sizeof(uint32_t), u32_cmp);
         s->n_missing = s->n_expected;
+        eng_anchor_at_open(e, s);
 
         eng_shot_index_add(e, s);
         eng_live_add(e, s);
@@ -85,7 +86,7 @@ int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
         return 0;
 }
 
-int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, usec_t seen_at) {
+int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, nsec_t offset, usec_t seen_at) {
         if (!s || !info || isempty(info->path))
                 return -EINVAL;
         const EngineLayout *l = eng_shot_layout(e, s, info->camera);
@@ -103,6 +104,9 @@ int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool lat
         if (other && other->dt == info->dt)
                 return -EEXIST;
         EngineFile *f = eng_file_new(info, &k, slot, seen_at);
+        f->offset = offset;
+        /* Its residual went into the saved clocks already. */
+        f->flags |= ENGINE_FILE_SAMPLED;
         if (other && other->dt > info->dt)
                 f->flags |= ENGINE_FILE_SUPERSEDED;
         else {
@@ -112,7 +116,8 @@ int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool lat
                 }
                 g_hash_table_add(e->files, &f->key);
         }
-        if (!s->trigger_file && info->trigger && info->camera == s->trigger_camera && info->dt == s->trigger_time)
+        if (!s->trigger_file && info->trigger && info->camera == s->trigger_camera &&
+            info->dt - offset == s->trigger_time)
                 s->trigger_file = f;
         /* eng_assign() sets LATE itself for closed shots; restore says what was. */
         ShotStatus saved = s->status;
@@ -121,6 +126,11 @@ int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool lat
         s->status = saved;
         if (late)
                 f->flags |= ENGINE_FILE_LATE;
+        if (info->camera == e->reference && f->kind == 0 && !s->anchor_file) {
+                s->anchor = sat_sub(f->dt, offset);
+                s->anchor_file = f;
+                s->anchored = true;
+        }
         return 0;
 }
 

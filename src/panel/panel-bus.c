@@ -138,6 +138,14 @@ static void on_properties_changed(GDBusProxy *proxy, GVariant *changed, GStrv in
         if (!owner)
                 return;
         panel_set_state(p, state_from_property(p));
+        static const char *const clock_props[] = { "CameraClocks", "CameraClockChanges", "TriggerCameras" };
+        for (size_t i = 0; i < G_N_ELEMENTS(clock_props); i++) {
+                g_autoptr(GVariant) v = g_variant_lookup_value(changed, clock_props[i], NULL);
+                if (v) {
+                        shots_update_clocks(p);
+                        break;
+                }
+        }
 }
 
 /* ---- signals ---- */
@@ -175,6 +183,14 @@ static void on_shot_updated(ShotsyncShotsync1 *o, const char *id, const char *st
 
 static void on_fired(ShotsyncShotsync1 *o, const char *shot_id, GVariant *results, gpointer userdata) {
         controls_fired(userdata, shot_id, results, 0);
+}
+
+static void on_camera_clock_changed(ShotsyncShotsync1 *o, const char *camera, gint64 offset, gint64 previous,
+                                    gpointer userdata) {
+        Panel *p = userdata;
+        panel_message(p, false, "The clock of camera %s was set: its files now lie %+.1f s from their shots (was %+.1f s).",
+                      camera, (double) offset / 1e6, (double) previous / 1e6);
+        shots_update_clocks(p);
 }
 
 /* ---- connection ---- */
@@ -239,6 +255,7 @@ static void on_proxy(GObject *src, GAsyncResult *res, gpointer userdata) {
         g_signal_connect(proxy, "shot-closed", G_CALLBACK(on_shot_closed), p);
         g_signal_connect(proxy, "shot-updated", G_CALLBACK(on_shot_updated), p);
         g_signal_connect(proxy, "fired", G_CALLBACK(on_fired), p);
+        g_signal_connect(proxy, "camera-clock-changed", G_CALLBACK(on_camera_clock_changed), p);
         on_name_owner(G_OBJECT(proxy), NULL, p);
 }
 

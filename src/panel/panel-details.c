@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* A shot's manifest in its own window (GetShot): the trigger, the window,
- * the missing cameras, every file with its offset from the trigger, and the
- * metadata. One window per shot; asking again brings it to the front.
+ * the missing cameras, the duplicate triggers left out, every file with its
+ * offset from the trigger and its camera's clock offset, and the metadata. One window per shot; asking again brings it to the front.
  * Escape or Close closes it. */
 
 #include "panel.h"
@@ -38,13 +38,13 @@ static GtkWidget *cell(GtkSizeGroup *group, const char *text, const char *css) {
 
 static GtkWidget *files_list(GVariant *files, const char *const *missing, guint64 trigger) {
         GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 4);
-        GtkSizeGroup *groups[5];
+        GtkSizeGroup *groups[6];
         for (size_t i = 0; i < G_N_ELEMENTS(groups); i++)
                 groups[i] = gtk_size_group_new(GTK_SIZE_GROUP_HORIZONTAL);
 
         GtkWidget *head = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 18);
         gtk_widget_set_margin_start(head, 10);
-        const char *heads[] = { "Camera", "Offset", "Time", "Size", "Note" };
+        const char *heads[] = { "Camera", "Offset", "Clock", "Time", "Size", "Note" };
         for (size_t i = 0; i < G_N_ELEMENTS(heads); i++)
                 gtk_box_append(GTK_BOX(head), cell(groups[i], heads[i], "column-head"));
         gtk_box_append(GTK_BOX(head), text_label("Published as", "column-head"));
@@ -61,8 +61,10 @@ static GtkWidget *files_list(GVariant *files, const char *const *missing, guint6
                 const char *camera = "?", *raw = "", *clean = "";
                 guint32 kind = 1;
                 guint64 mtime = 0, size = 0;
-                double offset = 0;
+                double offset = 0, clock = 0;
                 gboolean late = FALSE;
+                /* Manifests older than clock offsets have none. */
+                bool has_clock = g_variant_lookup(f, "clock_offset_s", "d", &clock);
                 g_variant_lookup(f, "camera", "&s", &camera);
                 g_variant_lookup(f, "kind", "u", &kind);
                 g_variant_lookup(f, "raw_path", "&s", &raw);
@@ -75,6 +77,7 @@ static GtkWidget *files_list(GVariant *files, const char *const *missing, guint6
 
                 g_autofree char *cam = kind > 1 ? g_strdup_printf("%s (kind %u)", camera, kind) : g_strdup(camera);
                 g_autofree char *off = g_strdup_printf("%+.3f s", offset);
+                g_autofree char *clk = has_clock ? g_strdup_printf("%+.3f s", clock) : g_strdup("—");
                 g_autofree char *when = panel_format_time(mtime, false);
                 g_autofree char *sz = g_format_size(size);
                 const char *where = *clean ? clean : "not yet published";
@@ -82,13 +85,14 @@ static GtkWidget *files_list(GVariant *files, const char *const *missing, guint6
                 GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 18);
                 gtk_box_append(GTK_BOX(row), cell(groups[0], cam, "recent-id"));
                 gtk_box_append(GTK_BOX(row), cell(groups[1], off, "latency"));
-                gtk_box_append(GTK_BOX(row), cell(groups[2], when, NULL));
-                gtk_box_append(GTK_BOX(row), cell(groups[3], sz, NULL));
+                gtk_box_append(GTK_BOX(row), cell(groups[2], clk, "latency"));
+                gtk_box_append(GTK_BOX(row), cell(groups[3], when, NULL));
+                gtk_box_append(GTK_BOX(row), cell(groups[4], sz, NULL));
                 GtkWidget *note = late ? panel_badge("late", "shotsync-late-symbolic", "LATE") :
                                          gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
                 if (late)
                         gtk_widget_add_css_class(note, "tile");
-                gtk_size_group_add_widget(groups[4], note);
+                gtk_size_group_add_widget(groups[5], note);
                 gtk_box_append(GTK_BOX(row), note);
                 GtkWidget *path = text_label(where, "mono");
                 gtk_label_set_ellipsize(GTK_LABEL(path), PANGO_ELLIPSIZE_START);
@@ -100,20 +104,19 @@ static GtkWidget *files_list(GVariant *files, const char *const *missing, guint6
                 GtkWidget *lrow = gtk_list_box_row_new();
                 gtk_list_box_row_set_activatable(GTK_LIST_BOX_ROW(lrow), FALSE);
                 gtk_list_box_row_set_child(GTK_LIST_BOX_ROW(lrow), row);
-                panel_set_a11y_label(lrow, "Camera %s: %s from the trigger, at %s, %s%s, %s%s", cam, off, when, sz,
-                                     late ? ", late" : "", *clean ? "published as " : "", where);
+                panel_set_a11y_label(lrow, "Camera %s: %s from the trigger, at %s, %s%s, clock offset %s, %s%s", cam, off,
+                                     when, sz, late ? ", late" : "", clk, *clean ? "published as " : "", where);
                 gtk_list_box_append(GTK_LIST_BOX(list), lrow);
         }
         /* The expected cameras without a file, in the same columns. */
         for (const char *const *c = missing; c && *c; c++) {
                 GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 18);
                 gtk_box_append(GTK_BOX(row), cell(groups[0], *c, "recent-id"));
-                gtk_box_append(GTK_BOX(row), cell(groups[1], "—", NULL));
-                gtk_box_append(GTK_BOX(row), cell(groups[2], "—", NULL));
-                gtk_box_append(GTK_BOX(row), cell(groups[3], "—", NULL));
+                for (size_t k = 1; k <= 4; k++)
+                        gtk_box_append(GTK_BOX(row), cell(groups[k], "—", NULL));
                 GtkWidget *note = panel_badge("missing", "shotsync-missing-symbolic", "MISSING");
                 gtk_widget_add_css_class(note, "tile");
-                gtk_size_group_add_widget(groups[4], note);
+                gtk_size_group_add_widget(groups[5], note);
                 gtk_box_append(GTK_BOX(row), note);
                 GtkWidget *none = text_label("no file", "subtle");
                 gtk_widget_set_valign(none, GTK_ALIGN_CENTER);
@@ -207,6 +210,21 @@ static void fill_details(GtkWindow *w, GVariant *m) {
         }
         grid_row(grid, row++, "Missing", mbox);
 
+        /* Rule 4: triggers of a camera in free run, never shots of their own. */
+        g_autofree const char **dups = NULL;
+        g_variant_lookup(m, "duplicate_triggers", "^a&s", &dups);
+        guint n_dups = dups ? g_strv_length((char **) dups) : 0;
+        g_autofree char *dtext = NULL;
+        if (n_dups > 0) {
+                g_autofree char *paths = g_strjoinv("\n", (char **) dups);
+                dtext = g_strdup_printf("%u ignored, closer than MinShotIntervalSec to this shot:\n%s", n_dups, paths);
+        }
+        GtkWidget *dl = text_label(dtext ?: "none", n_dups ? NULL : "subtle");
+        gtk_label_set_wrap(GTK_LABEL(dl), TRUE);
+        gtk_label_set_wrap_mode(GTK_LABEL(dl), PANGO_WRAP_CHAR);
+        gtk_label_set_selectable(GTK_LABEL(dl), TRUE);
+        grid_row(grid, row++, "Duplicate triggers", dl);
+
         g_autoptr(GVariant) timing = g_variant_lookup_value(m, "timing", G_VARIANT_TYPE_VARDICT);
         if (timing) {
                 guint64 tmin = 0, tmax = 0;
@@ -224,7 +242,7 @@ static void fill_details(GtkWindow *w, GVariant *m) {
         gtk_box_append(GTK_BOX(box), grid);
 
         g_autoptr(GVariant) files = g_variant_lookup_value(m, "files", G_VARIANT_TYPE("aa{sv}"));
-        GtkWidget *ft = text_label("Files (offsets from the trigger)", "section-title");
+        GtkWidget *ft = text_label("Files (offsets from the trigger; clock: its camera's clock offset)", "section-title");
         gtk_widget_set_margin_top(ft, 8);
         gtk_box_append(GTK_BOX(box), ft);
         gtk_box_append(GTK_BOX(box), files_list(files, (const char *const *) missing, trigger));

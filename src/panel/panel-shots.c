@@ -51,6 +51,70 @@ static void tile_set(Tile *t, TileState state) {
         panel_set_a11y_label(t->box, "Camera %s: %s", t->camera, tile_looks[state].a11y);
 }
 
+/* How long a tile says its camera's PC clock was set: a lab day. */
+#define CLOCK_BADGE_USEC ((gint64) 12 * 3600 * G_USEC_PER_SEC)
+
+static bool lookup_clock(GVariant *v, const char *camera, const char *type, GVariant **ret) {
+        *ret = v ? g_variant_lookup_value(v, camera, G_VARIANT_TYPE(type)) : NULL;
+        return *ret != NULL;
+}
+
+/* Rule 14 next to the tile: the offset its files are grouped with, and a
+ * warning badge when its PC's clock was set today. */
+static void tile_update_clock(Panel *p, Tile *t) {
+        GVariant *clocks = p->proxy ? shotsync_shotsync1_get_camera_clocks(p->proxy) : NULL;
+        GVariant *changes = p->proxy ? shotsync_shotsync1_get_camera_clock_changes(p->proxy) : NULL;
+        const char *const *triggers = p->proxy ? shotsync_shotsync1_get_trigger_cameras(p->proxy) : NULL;
+        g_autoptr(GVariant) clock = NULL, change = NULL;
+        g_autofree char *text = NULL, *a11y = NULL;
+
+        if (lookup_clock(clocks, t->camera, "(xxu)", &clock)) {
+                gint64 offset, spread;
+                guint32 samples;
+                g_variant_get(clock, "(xxu)", &offset, &spread, &samples);
+                if (triggers && triggers[0] && g_str_equal(triggers[0], t->camera)) {
+                        text = g_strdup("reference clock");
+                        a11y = g_strdup_printf("Clock of %s: the reference", t->camera);
+                } else if (samples >= 3 || offset != 0) {
+                        text = g_strdup_printf("clock %+.1f s", (double) offset / 1e6);
+                        a11y = g_strdup_printf("Clock of %s: %+.3f s", t->camera, (double) offset / 1e6);
+                } else {
+                        text = g_strdup("clock: learning");
+                        a11y = g_strdup_printf("Clock of %s: learning", t->camera);
+                }
+        }
+        gtk_widget_set_visible(t->clock_label, text != NULL);
+        if (text) {
+                gtk_label_set_text(GTK_LABEL(t->clock_label), text);
+                panel_set_a11y_label(t->clock_label, "%s", a11y);
+        }
+
+        bool recent = false;
+        if (lookup_clock(changes, t->camera, "(xxt)", &change)) {
+                gint64 offset, previous;
+                guint64 when;
+                g_variant_get(change, "(xxt)", &offset, &previous, &when);
+                recent = g_get_real_time() - (gint64) when < CLOCK_BADGE_USEC;
+                g_autofree char *at = panel_format_time(when, false);
+                panel_set_a11y_label(t->clock_badge, "Clock of %s was set at %s: now %+.3f s, was %+.3f s", t->camera,
+                                     at, (double) offset / 1e6, (double) previous / 1e6);
+                gtk_widget_set_tooltip_text(t->clock_badge, "Its PC's clock was set: files are grouped with the new "
+                                                            "offset");
+        }
+        gtk_widget_set_visible(t->clock_badge, recent);
+}
+
+void shots_update_clocks(Panel *p) {
+        GHashTableIter it;
+        gpointer v;
+        g_hash_table_iter_init(&it, p->open_rows);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+                ShotRow *r = v;
+                for (guint i = 0; i < r->tiles->len; i++)
+                        tile_update_clock(p, g_ptr_array_index(r->tiles, i));
+        }
+}
+
 static Tile *tile_new(ShotRow *r, const char *camera) {
         Tile *t = g_new0(Tile, 1);
         t->camera = g_strdup(camera);
@@ -72,9 +136,17 @@ static Tile *tile_new(ShotRow *r, const char *camera) {
         gtk_label_set_xalign(GTK_LABEL(t->state_label), 0);
         gtk_box_append(GTK_BOX(texts), name);
         gtk_box_append(GTK_BOX(texts), t->state_label);
+        t->clock_label = gtk_label_new("");
+        gtk_widget_add_css_class(t->clock_label, "tile-clock");
+        gtk_label_set_xalign(GTK_LABEL(t->clock_label), 0);
+        gtk_box_append(GTK_BOX(texts), t->clock_label);
+        t->clock_badge = panel_badge("clock-set", "shotsync-late-symbolic", "CLOCK SET");
+        gtk_widget_set_halign(t->clock_badge, GTK_ALIGN_START);
+        gtk_box_append(GTK_BOX(texts), t->clock_badge);
         gtk_box_append(GTK_BOX(t->box), texts);
         t->state = TILE_WAITING;
         tile_set(t, TILE_WAITING);
+        tile_update_clock(r->panel, t);
 
         gtk_flow_box_append(GTK_FLOW_BOX(r->tiles_box), t->box);
         /* Tiles show, they do nothing: keep them out of the Tab chain. */

@@ -57,6 +57,7 @@ typedef struct Tile {
         char *camera;
         TileState state;
         GtkWidget *box, *icon, *state_label;
+        GtkWidget *clock_label, *clock_badge; /* its clock offset; shown when its PC's clock was set */
 } Tile;
 
 /* One shot in progress (or the latest closed one, kept until the next opens). */
@@ -161,6 +162,8 @@ void shots_recent_set(Panel *p, const char *id, const char *status, guint files,
                       const char *const *missing);
 RecentRow *shots_recent_get(Panel *p, const char *id);
 void shots_fill_open(Panel *p, GVariant *manifest);
+/* Every tile's clock offset and badge from CameraClocks and CameraClockChanges. */
+void shots_update_clocks(Panel *p);
 int shots_compare_ids(const char *a, const char *b);
 
 /* panel-details.c */

@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "classify.h"
-#include "engine.h"
+#include "engine-config.h"
 #include "json-util.h"
 #include "sim.h"
 
@@ -21,6 +21,7 @@
 static const char *const fate_table[_SIM_FATE_MAX] = {
         [SIM_FATE_ASSIGNED] = "assigned", [SIM_FATE_ORPHAN] = "orphan",   [SIM_FATE_DUPLICATE] = "duplicate",
         [SIM_FATE_IGNORED] = "ignored",   [SIM_FATE_UNSEEN] = "unseen",
+        [SIM_FATE_DUPLICATE_TRIGGER] = "duplicate-trigger",
 };
 
 const char *sim_fate_to_string(SimFate f) {
@@ -91,6 +92,13 @@ static void on_event(const EngineEvent *ev, void *userdata) {
                 if (xf)
                         xf->fate = SIM_FATE_ORPHAN;
                 break;
+        case ENGINE_EVENT_FILE_DUPLICATE_TRIGGER:
+                if (xf) {
+                        xf->fate = SIM_FATE_DUPLICATE_TRIGGER;
+                        g_free(xf->shot_id);
+                        xf->shot_id = g_strdup(ev->shot->id);
+                }
+                break;
         case ENGINE_EVENT_FILE_DUPLICATE:
                 if (xf) {
                         xf->fate = SIM_FATE_DUPLICATE;
@@ -142,7 +150,10 @@ static int add_camera(Run *r, const Config *c, const CameraConfig *cc, uint32_t 
         if (engine_find_camera(r->engine, cc->name, ret) >= 0)
                 return 0;
         g_autofree const char **kinds = config_camera_kind_ids(cc);
-        return engine_add_camera(r->engine, cc->name, kinds, (unsigned) cc->n_kinds, cc->expected, ret);
+        int e = engine_add_camera(r->engine, cc->name, kinds, (unsigned) cc->n_kinds, cc->expected, ret);
+        if (e < 0)
+                return e;
+        return engine_configure_camera(r->engine, *ret, cc);
 }
 
 static void feed_file(Run *r, const Config *c, size_t i, usec_t now) {
@@ -201,13 +212,10 @@ SimExpect *sim_expect_compute(const SimTimeline *t, const Config *c, usec_t pert
                 x->files[i].fate = SIM_FATE_UNSEEN;
         }
 
-        EngineParams params = {
-                .window = (nsec_t) (c->full_window_sec * 1e9),
-                .timeout = (usec_t) (c->timeout_sec * 1e6),
-                .late_grace = (usec_t) (c->late_grace_sec * 1e6),
-                .keep_unassigned = (usec_t) (c->orphan_keep_sec * 1e6),
-        };
+        EngineParams params = engine_params_from_config(c);
         e = engine_new(&params, on_event, &r, &r.engine);
+        if (e >= 0)
+                e = engine_set_reference(r.engine, config_reference_camera(c));
         if (e < 0) {
                 g_set_error(error, SIM_ERROR, 0, "Cannot set up the grouping engine: %s", g_strerror(-e));
                 return NULL;
@@ -333,6 +341,8 @@ void sim_expect_print(const SimExpect *x, const SimTimeline *t, FILE *out) {
                 { SIM_FATE_ASSIGNED, true, "Late files (added to their shot after it closed)" },
                 { SIM_FATE_ORPHAN, false, "Orphans (in no shot's window)" },
                 { SIM_FATE_DUPLICATE, false, "Duplicates (the shot already has that camera's file; left alone)" },
+                { SIM_FATE_DUPLICATE_TRIGGER, false,
+                  "Duplicate triggers (within MinShotIntervalSec of a shot that has that camera's; never a shot)" },
                 { SIM_FATE_IGNORED, false, "Ignored (ImageIgnored)" },
                 { SIM_FATE_UNSEEN, false, "Not looked at by shotsyncd" },
         };
@@ -370,7 +380,7 @@ static void add_strv(JsonBuilder *b, const char *key, char **v) {
 }
 
 static const char *role_string(SimFileRole r) {
-        return r == SIM_FILE_TEST ? "test" : r == SIM_FILE_DUPLICATE ? "duplicate" : "shot";
+        return r == SIM_FILE_TEST ? "test" : r == SIM_FILE_DUPLICATE ? "duplicate" : r == SIM_FILE_FRAME ? "frame" : "shot";
 }
 
 char *sim_expect_to_json(const SimExpect *x, const SimTimeline *t) {

@@ -476,7 +476,7 @@ static bool get_template(Parser *p, const char *group, const char *key, const ch
 
 static const char *const scenario_keys[] = { "Name",     "Description", "Shots",    "PeriodSec", "PeriodJitterSec",
                                              "Speed",    "Start",       "Seed",     "Fire",      "SubFolder",
-                                             "FileSize", "JitterSec",   NULL };
+                                             "FileSize", "JitterSec",   "Periods",  NULL };
 static const char *const sync_keys[] = { "DelayMinSec", "DelayMaxSec", "BurstPeriodSec", NULL };
 static const char *const camera_keys[] = {
         "Trigger",       "Names",         "TestName",       "SubFolder",    "ClockOffsetSec", "JitterSec",
@@ -484,6 +484,7 @@ static const char *const camera_keys[] = {
         "Never",         "NeverRate",     "WriteLate",      "WriteLateRate", "WriteLateSec",
         "SyncLate",      "SyncLateRate",  "SyncLateSec",    "AfterClose",   "AfterCloseRate", "AfterCloseSec",
         "Duplicate",     "DuplicateRate", "DuplicateSec",   "Test",         "TestRate",       "TestSec",
+        "ClockJump",     "FreeRun",       "FreeRunPeriodSec",
         NULL,
 };
 
@@ -568,6 +569,21 @@ static bool parse_camera(Parser *p, SimScenario *s, const char *group, const Cam
                     !get_double(p, group, sec_key, failure_secs[f].def, failure_secs[f].min, failure_secs[f].max, &fs->sec))
                         return false;
         }
+        if (!get_shot_list(p, group, "ClockJump", s->n_shots, true, -86400, 86400, &c->jump_shots, &c->jump_secs,
+                           &c->n_jumps) ||
+            !get_shot_list(p, group, "FreeRun", s->n_shots, true, 2, 1000, &c->free_run_shots, &c->free_run_frames,
+                           &c->n_free_runs) ||
+            !get_double(p, group, "FreeRunPeriodSec", 12.0 / 13, 0.001, 3600, &c->free_run_period))
+                return false;
+        for (size_t i = 0; i < c->n_jumps; i++)
+                if (isnan(c->jump_secs[i]))
+                        return fail(p, group, "ClockJump", "shot %" PRIu32 ": give the jump as SHOT:SECONDS",
+                                    c->jump_shots[i]);
+        for (size_t i = 0; i < c->n_free_runs; i++)
+                if (isnan(c->free_run_frames[i]) || c->free_run_frames[i] != (double) (uint32_t) c->free_run_frames[i])
+                        return fail(p, group, "FreeRun", "shot %" PRIu32 ": give SHOT:FRAMES, a whole number of frames",
+                                    c->free_run_shots[i]);
+
         /* A shot the camera misses cannot also be late or duplicated. */
         const SimFailureSpec *never = &c->fail[SIM_FAIL_NEVER];
         for (size_t i = 0; i < never->n; i++)
@@ -577,6 +593,47 @@ static bool parse_camera(Parser *p, SimScenario *s, const char *group, const Cam
                                         return fail(p, group, failure_keys[f],
                                                     "shot %" PRIu32 " is also in Never=: the camera writes nothing then",
                                                     never->shots[i]);
+        for (size_t i = 0; i < never->n; i++)
+                for (size_t j = 0; j < c->n_free_runs; j++)
+                        if (c->free_run_shots[j] == never->shots[i])
+                                return fail(p, group, "FreeRun",
+                                            "shot %" PRIu32 " is also in Never=: the camera writes nothing then",
+                                            never->shots[i]);
+        return true;
+}
+
+/* "10:60;50:4" or "10:60:15": shots per phase, seconds between them, and
+ * optionally a jitter added to each gap. */
+static bool get_periods(Parser *p, SimScenario *s) {
+        g_auto(GStrv) items = NULL;
+        if (!get_list(p, "Scenario", "Periods", &items) || !items)
+                return !*p->error;
+        size_t n = g_strv_length(items);
+        s->phase_counts = g_new0(uint32_t, n + 1);
+        s->phase_periods = g_new0(double, n + 1);
+        s->phase_jitters = g_new0(double, n + 1);
+        uint64_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+                g_auto(GStrv) f = g_strsplit(items[i], ":", -1);
+                guint64 count;
+                char *e1 = NULL, *e2 = NULL;
+                guint nf = g_strv_length(f);
+                double period = nf >= 2 ? g_ascii_strtod(f[1], &e1) : NAN;
+                double jitter = nf == 3 ? g_ascii_strtod(f[2], &e2) : 0;
+                if (nf < 2 || nf > 3 || !g_ascii_string_to_unsigned(g_strstrip(f[0]), 10, 1, 100000, &count, NULL) ||
+                    isempty(f[1]) || *e1 || !isfinite(period) || period < 0.001 || period > 86400 ||
+                    (nf == 3 && (isempty(f[2]) || *e2 || !isfinite(jitter) || jitter < 0 || jitter > 86400)))
+                        return fail(p, "Scenario", "Periods",
+                                    "'%s': give SHOTS:SECONDS or SHOTS:SECONDS:JITTER, e.g. 10:60;50:4", items[i]);
+                s->phase_counts[i] = (uint32_t) count;
+                s->phase_periods[i] = period;
+                s->phase_jitters[i] = jitter;
+                total += count;
+        }
+        if (total > s->n_shots)
+                return fail(p, "Scenario", "Periods", "the phases hold %" PRIu64 " shots, more than Shots=%" PRIu32,
+                            total, s->n_shots);
+        s->n_phases = n;
         return true;
 }
 
@@ -612,7 +669,8 @@ static bool parse(Parser *p, SimScenario *s) {
                                     "'%s' is not a time: use 'now', 'now-20m', '@EPOCH' or '2025-12-11 11:50:00'",
                                     s->start);
         }
-        if (!get_shot_list(p, "Scenario", "Fire", s->n_shots, false, 0, 0, &s->fire_shots, NULL, &s->n_fire_shots))
+        if (!get_shot_list(p, "Scenario", "Fire", s->n_shots, false, 0, 0, &s->fire_shots, NULL, &s->n_fire_shots) ||
+            !get_periods(p, s))
                 return false;
         qsort_safe(s->fire_shots, s->n_fire_shots, sizeof(uint32_t), cmp_u32);
 
@@ -697,7 +755,14 @@ void sim_scenario_free(SimScenario *s) {
                         g_free(c->fail[f].shots);
                         g_free(c->fail[f].secs);
                 }
+                g_free(c->jump_shots);
+                g_free(c->jump_secs);
+                g_free(c->free_run_shots);
+                g_free(c->free_run_frames);
         }
+        g_free(s->phase_counts);
+        g_free(s->phase_periods);
+        g_free(s->phase_jitters);
         g_free(s->cameras);
         g_free(s->fire_shots);
         g_free(s->path);

@@ -66,6 +66,13 @@ typedef struct SimCamera {
         char *test_name;   /* template of test/alignment images */
         char *subfolder;   /* template of the sub-folder, "" for none */
         double clock_offset; /* seconds the camera PC's clock is ahead (+) or behind (-) */
+        uint32_t *jump_shots; /* ClockJump=: from these shots on (1-based, sorted)… */
+        double *jump_secs;    /* …the clock is off by this much more (someone set it) */
+        size_t n_jumps;
+        uint32_t *free_run_shots; /* FreeRun=: shots where the camera runs free… */
+        double *free_run_frames;  /* …writing this many frames in all… */
+        size_t n_free_runs;
+        double free_run_period;   /* …this many seconds apart */
         double jitter;       /* ± seconds around the shot, drawn per file */
         double delay_min, delay_max; /* seconds from writing to delivery (before bursts) */
         uint32_t counter_start;
@@ -79,6 +86,12 @@ typedef struct SimScenario {
         char *name, *description;
         uint32_t n_shots;
         double period, period_jitter; /* seconds between shots: period + [0, jitter] */
+        /* Periods=: the first phase_counts[0] shots are phase_periods[0] s
+         * apart (+ [0, phase_jitters[0]]), the next ones as the next phase;
+         * shots after every phase follow PeriodSec=. */
+        uint32_t *phase_counts;
+        double *phase_periods, *phase_jitters;
+        size_t n_phases;
         double speed;                 /* default playback speed */
         char *start;                  /* Start=, unparsed ("now", ISO 8601...); NULL: default */
         uint64_t seed;
@@ -130,6 +143,7 @@ typedef enum SimFileRole {
         SIM_FILE_SHOT,      /* the camera's image(s) of the shot */
         SIM_FILE_DUPLICATE, /* an extra acquisition */
         SIM_FILE_TEST,      /* a test or alignment image */
+        SIM_FILE_FRAME,     /* a further frame of a camera in free run */
 } SimFileRole;
 
 typedef struct SimFile {
@@ -193,6 +207,7 @@ typedef enum SimFate {
         SIM_FATE_ASSIGNED,  /* in a shot (late or not) */
         SIM_FATE_ORPHAN,    /* fits no window */
         SIM_FATE_DUPLICATE, /* its (camera, kind) was already taken in the nearest shot */
+        SIM_FATE_DUPLICATE_TRIGGER, /* a trigger within MinShotIntervalSec of a shot holding its camera's (rule 4) */
         SIM_FATE_IGNORED,   /* ignore keyword or no Files= kind: ImageIgnored */
         SIM_FATE_UNSEEN,    /* hidden or temporary name, or not a configured camera folder */
         _SIM_FATE_MAX,

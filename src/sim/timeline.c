@@ -71,6 +71,27 @@ typedef struct Builder {
         nsec_t burst_phase;
 } Builder;
 
+/* How much a camera's clock was set forward (+) or back since the start,
+ * as of shot. */
+static double clock_jumped(const SimCamera *c, uint32_t shot) {
+        double total = 0;
+        for (size_t i = 0; i < c->n_jumps; i++)
+                if (c->jump_shots[i] <= shot)
+                        total += c->jump_secs[i];
+        return total;
+}
+
+/* Seconds between shot n - 1 and shot n (n >= 2): its phase's, or PeriodSec=. */
+static double gap_before(const SimScenario *s, uint32_t n) {
+        uint32_t first = 1;
+        for (size_t i = 0; i < s->n_phases; i++) {
+                if (n < first + s->phase_counts[i])
+                        return s->phase_periods[i] + s->phase_jitters[i] * draw(s->seed, DRAW_PERIOD, 0, n, 0);
+                first += s->phase_counts[i];
+        }
+        return s->period + s->period_jitter * draw(s->seed, DRAW_PERIOD, 0, n, 0);
+}
+
 static usec_t campaign_to_playback(const Builder *b, nsec_t c) {
         double d = (double) (c - b->opt->start) / 1e3 / b->opt->speed;
         return d <= 0 ? 0 : (usec_t) sim_round(d);
@@ -104,7 +125,7 @@ static void add_acquisition(Builder *b, uint32_t cam, const SimShotPlan *shot, S
                             unsigned failures, double sync_late, uint32_t draw_n) {
         const SimCamera *c = &b->s->cameras[cam];
         size_t n_kinds = role == SIM_FILE_TEST ? 1 : c->n_kinds;
-        uint64_t acq = (uint64_t) shot->number << 8 | (uint64_t) role << 4 | (draw_n & 0xf);
+        uint64_t acq = (uint64_t) shot->number << 24 | (uint64_t) role << 16 | (draw_n & 0xffff);
 
         for (size_t k = 0; k < n_kinds; k++) {
                 /* The kinds of one acquisition are saved one after the other. */
@@ -116,7 +137,7 @@ static void add_acquisition(Builder *b, uint32_t cam, const SimShotPlan *shot, S
                         .kind = (uint16_t) k,
                         .role = role,
                         .failures = failures,
-                        .mtime = wk + sec_to_nsec(c->clock_offset),
+                        .mtime = wk + sec_to_nsec(c->clock_offset + clock_jumped(c, shot->number)),
                         .deliver_at = campaign_to_playback(b, d),
                         .size = c->file_size,
                 };
@@ -158,6 +179,13 @@ static void add_camera_shot(Builder *b, uint32_t cam, const SimShotPlan *shot) {
         if (failure_hits(s, cam, shot->number, SIM_FAIL_DUPLICATE, &sec))
                 add_acquisition(b, cam, shot, SIM_FILE_DUPLICATE, w + sec_to_nsec(sec), 1u << SIM_FAIL_DUPLICATE,
                                 sync_late, 2);
+
+        /* A camera in free run: more frames after the one of the shot. */
+        for (size_t i = 0; i < c->n_free_runs; i++)
+                if (c->free_run_shots[i] == shot->number)
+                        for (uint32_t k = 1; k < (uint32_t) c->free_run_frames[i]; k++)
+                                add_acquisition(b, cam, shot, SIM_FILE_FRAME, w + sec_to_nsec(k * c->free_run_period), 0,
+                                                sync_late, 2 + k);
 }
 
 /* AfterClose: shotsyncd opens a shot when the first of its trigger files
@@ -337,7 +365,7 @@ SimTimeline *sim_timeline_new(const SimScenario *s, const SimTimelineOptions *op
         nsec_t c = opt->start;
         for (uint32_t i = 0; i < s->n_shots; i++) {
                 if (i > 0)
-                        c += sec_to_nsec(s->period + s->period_jitter * draw(s->seed, DRAW_PERIOD, 0, i + 1, 0));
+                        c += sec_to_nsec(gap_before(s, i + 1));
                 SimShotPlan *p = &t->shots[i];
                 p->number = i + 1;
                 p->time = c;
@@ -452,6 +480,11 @@ char *sim_file_note(const SimTimeline *t, const SimFile *f) {
 
         if (f->role == SIM_FILE_TEST)
                 g_string_append(n, "test image");
+        if (f->role == SIM_FILE_FRAME)
+                g_string_append(n, "free-run frame");
+        double jumped = clock_jumped(&s->cameras[f->camera], f->shot);
+        if (jumped != 0)
+                g_string_append_printf(n, "%sclock set %+g s", n->len ? ", " : "", jumped);
         if (f->role == SIM_FILE_DUPLICATE &&
             failure_hits(s, f->camera, f->shot, SIM_FAIL_DUPLICATE, &sec))
                 g_string_append_printf(n, "%sextra acquisition %+g s", n->len ? ", " : "", sec);

@@ -12,7 +12,13 @@
  *     exactly the expected cameras it lacks;
  *   - through reloads that add, drop and reorder kinds and cameras and
  *     change the window, timeout and grace, a shot keeps the kinds it
- *     opened with: every file sits in a kind its shot knows. */
+ *     opened with: every file sits in a kind its shot knows;
+ *   - with clock offsets (configured, learned, cameras whose clock jumps,
+ *     triggers in bursts of frames): every assigned file lies inside its
+ *     shot's window on the reference clock (its mtime minus the offset it
+ *     was grouped with); a duplicate trigger never opens a shot and lies
+ *     within MinShotIntervalSec of a shot holding its (camera, kind); what
+ *     the engine says of a camera's clock, it takes back (save, restore). */
 
 #include <glib.h>
 #include <stdio.h>
@@ -23,6 +29,8 @@
 
 typedef struct Ctx {
         Engine *e;
+        nsec_t min_shot_interval;
+        bool kinds_moved; /* a reload moved kinds: a file's kind is no longer its shot's position */
         GHashTable *ids; /* shot ids ever opened */
         bool renumbered;
         GHashTable *max_number; /* date → highest number opened */
@@ -49,11 +57,33 @@ static void on_event(const EngineEvent *ev, void *userdata) {
                         g_hash_table_insert(c->max_number, GUINT_TO_POINTER(s->date), GUINT_TO_POINTER(s->number));
                 break;
         }
-        case ENGINE_EVENT_FILE_ASSIGNED:
-                if (ev->file->dt < s->window_start || ev->file->dt > s->window_end)
+        case ENGINE_EVENT_FILE_ASSIGNED: {
+                nsec_t t = ev->file->dt - ev->file->offset;
+                if (t < s->window_start || t > s->window_end)
                         fail("file outside its shot's window");
                 if (ev->file->shot != s)
                         fail("assigned file does not know its shot");
+                break;
+        }
+        case ENGINE_EVENT_FILE_DUPLICATE_TRIGGER: {
+                const EngineFile *f = ev->file;
+                nsec_t t = f->dt - engine_camera_offset(c->e, f->camera), d = t - s->trigger_time;
+                if (f->shot || !(f->flags & ENGINE_FILE_TRIGGER))
+                        fail("duplicate trigger in a shot, or not a trigger");
+                if (s->trigger_file == f)
+                        fail("a duplicate trigger opened a shot");
+                if (d > c->min_shot_interval || -d > c->min_shot_interval)
+                        fail("duplicate trigger farther than MinShotIntervalSec from its shot");
+                if (!c->kinds_moved &&
+                    (f->kind >= shot_camera_n_kinds(s, c->e, f->camera) || !shot_has_kind(s, c->e, f->camera, f->kind)))
+                        fail("duplicate trigger of a shot that lacks its (camera, kind)");
+                break;
+        }
+        case ENGINE_EVENT_CLOCK_UPDATED:
+        case ENGINE_EVENT_CLOCK_LEARNED:
+        case ENGINE_EVENT_CLOCK_CHANGED:
+                if (ev->camera >= engine_n_cameras(c->e))
+                        fail("clock event of no camera");
                 break;
         case ENGINE_EVENT_SHOT_CLOSED:
                 if (s->status == SHOT_COMPLETE)
@@ -80,7 +110,7 @@ static void check(Ctx *c, usec_t now) {
                                 fail("file in two shots");
                         if (f->shot != s)
                                 fail("file points at another shot");
-                        if (f->dt < s->window_start || f->dt > s->window_end)
+                        if (f->dt - f->offset < s->window_start || f->dt - f->offset > s->window_end)
                                 fail("file outside window");
                         uintptr_t key = ((uintptr_t) f->camera << 16 | f->kind) + 1;
                         if (!g_hash_table_add(slots, (void *) key))
@@ -95,6 +125,13 @@ static void check(Ctx *c, usec_t now) {
                         fail("missing count out of step with the kinds held");
                 if (s->status == SHOT_COLLECTING && s->deadline <= now)
                         fail("collecting past its deadline");
+        }
+        for (uint32_t i = 0; i < engine_n_cameras(c->e); i++) {
+                EngineClock saved = *engine_camera_clock(c->e, i);
+                if (engine_restore_clock(c->e, i, &saved) < 0)
+                        fail("a camera's clock cannot be restored as it was saved");
+                if (memcmp(&saved, engine_camera_clock(c->e, i), sizeof saved) != 0)
+                        fail("a camera's clock restored differs from what was saved");
         }
 }
 
@@ -124,8 +161,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 .late_grace = (usec_t) (next(&r) % 120) * USEC_PER_SEC,
                 .keep_unassigned = (usec_t) (1 + next(&r) % 200) * USEC_PER_SEC,
         };
+        uint8_t clocks = next(&r);
+        p.learn_offsets = clocks & 1;
+        p.min_shot_interval = (nsec_t) (clocks >> 1 & 15) * S / 2;
+        c.min_shot_interval = p.min_shot_interval;
         if (engine_new(&p, on_event, &c, &c.e) < 0)
                 abort();
+        /* The reference: none (the host's clock), C0, or one added later. */
+        if (engine_set_reference(c.e, clocks & 0x20 ? NULL : clocks & 0x40 ? "C7" : "C0") < 0)
+                abort();
+        nsec_t jump[8] = {}; /* each camera's clock set since the start */
 
         unsigned n_cams = 1 + next(&r) % 6;
         for (unsigned i = 0; i < n_cams; i++) {
@@ -140,7 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         usec_t now = 1000 * USEC_PER_SEC;
         while (r.n > 0) {
                 uint8_t op = next(&r);
-                switch (op % 9) {
+                switch (op % 12) {
                 case 0:
                 case 1:
                 case 2: { /* a file */
@@ -152,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 .camera = cam,
                                 .kind = (uint16_t) ((b & 3) % engine_camera_n_kinds(c.e, cam)),
                                 .trigger = b & 4,
-                                .dt = t0 + (nsec_t) (int8_t) next(&r) * S / 2,
+                                .dt = t0 + (nsec_t) (int8_t) next(&r) * S / 2 + jump[cam],
                         };
                         if (engine_add_file(c.e, &info, now, NULL) < 0)
                                 abort();
@@ -186,6 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 case 8: { /* a reload */
                         static const char *const pool[] = { "*.a", "*.b", "*.c", "*.d" };
                         uint8_t b = next(&r);
+                        c.kinds_moved = true;
                         if ((b & 7) == 0 && n_cams < 8) {
                                 char name[16];
                                 snprintf(name, sizeof name, "C%u", n_cams);
@@ -206,6 +252,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 for (unsigned k = 0; k < n; k++)
                                         kinds[k] = pool[(first + k * (b & 8 ? 3 : 1)) % 4];
                                 if (engine_update_camera(c.e, next(&r) % n_cams, kinds, n, b & 0x40) < 0)
+                                        abort();
+                        }
+                        break;
+                }
+                case 9: { /* ClockOffsetSec= set, changed or dropped */
+                        uint8_t b = next(&r);
+                        if (engine_set_camera_clock(c.e, b % n_cams, b & 0x80, (nsec_t) (int8_t) next(&r) * S / 4) < 0)
+                                abort();
+                        break;
+                }
+                case 10: /* someone set a camera PC's clock */
+                        jump[next(&r) % n_cams] += (nsec_t) (int8_t) next(&r) * S / 4;
+                        break;
+                case 11: { /* a trigger camera in free run: a burst of frames */
+                        uint8_t cam = next(&r) % n_cams, n = 2 + next(&r) % 14, step = 1 + next(&r) % 8;
+                        nsec_t dt = t0 + (nsec_t) (int8_t) next(&r) * S / 2 + jump[cam];
+                        for (uint8_t k = 0; k < n; k++) {
+                                char path[32];
+                                snprintf(path, sizeof path, "C%u/burst%u", cam, (unsigned) (next(&r) % 64));
+                                EngineFileInfo info = {
+                                        .path = path,
+                                        .camera = cam,
+                                        .trigger = true,
+                                        .dt = dt + (nsec_t) k * step * S / 8,
+                                };
+                                if (engine_add_file(c.e, &info, now, NULL) < 0)
                                         abort();
                         }
                         break;

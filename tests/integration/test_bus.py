@@ -41,12 +41,16 @@ class TestBus(ShotsyncTestCase):
         self.assertEqual(self.get_property("LastShot"), "")
         self.assertEqual(self.get_property("NextShotNumber"), 1)
         self.assertEqual(self.get_property("Rescans"), 0)
+        # Rule 14: nothing learned yet, every camera on the trigger's clock.
+        self.assertEqual(self.get_property("CameraClocks"), {c: (0, 0, 0) for c in ("Trig", "A", "B")})
+        self.assertEqual(self.get_property("CameraClockChanges"), {})
         props = self.conn.call_sync(BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
                                     GLib.Variant("(s)", (BUS_IFACE,)), None, Gio.DBusCallFlags.NONE, 5000,
                                     None).unpack()[0]
         self.assertEqual(set(props), {"Version", "State", "RawRoot", "CleanRoot", "FullWindowSec", "TimeoutSec",
                                       "Cameras", "TriggerCameras", "OpenShots", "LastShot", "NextShotNumber",
-                                      "Rescans", "ClockSynchronized", "ClockErrorUsec"})
+                                      "Rescans", "ClockSynchronized", "ClockErrorUsec",
+                                      "CameraClocks", "CameraClockChanges"})
         # The kernel's view of the clock (adjtimex), whatever it is here.
         self.assertIsInstance(props["ClockSynchronized"], bool)
         self.assertIsInstance(props["ClockErrorUsec"], int)

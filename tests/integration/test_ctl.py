@@ -258,13 +258,16 @@ class TestCtl(ShotsyncTestCase):
         self.assertRegex(out, r"(?m)^ *Trigger file: %s$" % re.escape(t))
         self.assertRegex(out, r"(?m)^ *Missing: -$")
         self.assertRegex(out, r"(?m)^ *Timing: first B .*\(-2\.000 s\), last A .*\(\+1\.500 s\), spread 3\.500 s$")
-        self.assertRegex(out, r"(?m)^CAMERA +KIND +OFFSET +LATE +CLEAN_PATH$")
+        self.assertRegex(out, r"(?m)^CAMERA +KIND +OFFSET +CLOCK +LATE +CLEAN_PATH$")
+        self.assertRegex(out, r"(?m)^ *Dup triggers: -$")
         self.assertRegex(out, r"(?m)^ *Metadata: empty=$")
         self.assertRegex(out, r"(?m)^ +gas=He 3 bar$")
         self.assertRegex(out, r"(?m)^ +laser_energy=1\.2J$")
         m = self.manifest(shot)
         for f in m["files"]:
-            self.assertRegex(out, r"(?m)^%s +1 +%s +no +%s$" %
+            # Nothing learned in one shot: every camera on the trigger's clock.
+            self.assertEqual(f["clock_offset_s"], 0)
+            self.assertRegex(out, r"(?m)^%s +1 +%s +\+0\.000s +no +%s$" %
                              (f["camera"], re.escape("%+.3fs" % f["offset_s"]), re.escape(f["clean_path"])))
 
         d = self.ctl_json("show", shot)
@@ -280,7 +283,67 @@ class TestCtl(ShotsyncTestCase):
         for f in d["files"]:
             self.assertIsInstance(f["mtime"], int)
             self.assertFalse(f["late"])
+            self.assertEqual(f["clock_offset_s"], 0.0)
+        self.assertEqual(d["duplicate_triggers"], [])
         self.assertEqual(d["window"]["end"] - d["window"]["start"], 10 * 1000000)
+
+    def test_clocks(self):
+        """Rule 14 from the command line: each camera's learned offset,
+        spread and samples (clocks, --json), the offset a file was grouped
+        with and a shot's duplicate triggers (show), a clock set mid-way
+        (monitor prints CameraClockChanged, clocks its last change)."""
+        self.window = 20  # MinShotIntervalSec 10: a file 3 s off its offset still joins at once
+        self.write_config()
+        self.start_daemon()
+        _, mon, _ = self.start_monitor()
+
+        def shot(k, a_offset):
+            base = k * 60.0
+            self.drop("Trig", "shot_%04d.tif" % k, base)
+            self.drop("A", "a_%04d.tif" % k, base + a_offset + 0.1 * (k % 2))
+            self.drop("B", "b_%04d.tif" % k, base - 2.0)
+            self.wait_closed("%s-%03d" % (DATE, k + 1))
+
+        for k in range(9):
+            shot(k, 3.0)
+        # A frame of the trigger camera in free run, 1 s after shot 9's.
+        self.drop("Trig", "shot_frame.tif", 8 * 60.0 + 1.0)
+        self.wait_signal("ImageIgnored", lambda p: p[2] == "duplicate-trigger")
+
+        rows = {r[0]: r for r in self.table(self.ctl("--no-legend", "clocks")[0])}
+        self.assertEqual(sorted(rows), ["A", "B", "Trig"])
+        self.assertEqual(rows["A"][1:2] + rows["A"][3:4], ["+3.000 s", "9"])
+        self.assertEqual(rows["B"][1:2] + rows["B"][3:4], ["-2.000 s", "9"])
+        self.assertEqual(rows["Trig"][1], "+0.000 s")
+        d = {c["camera"]: c for c in self.ctl_json("clocks")}
+        self.assertEqual((d["A"]["offset_usec"], d["A"]["samples"], d["A"]["last_change"]), (3000000, 9, None))
+        self.assertTrue(d["Trig"]["reference"])
+        self.assertFalse(d["A"]["reference"])
+        self.assertGreater(d["A"]["spread_usec"], 0)
+        out, _ = self.ctl("clocks")
+        self.assertIn("Offsets are against Trig's clock", out)
+
+        shot9 = "%s-009" % DATE
+        out, _ = self.ctl("show", shot9)
+        self.assertRegex(out, r"(?m)^A +1 +\+3\.000s +\+3\.000s +no ")
+        self.assertRegex(out, r"(?m)^ *Dup triggers: 1: .*/Trig/%s/shot_frame\.tif$" % DATE)
+        self.assertEqual(self.ctl_json("show", shot9)["duplicate_triggers"],
+                         [os.path.join(self.raw, "Trig", DATE, "shot_frame.tif")])
+
+        # A's PC clock set 3 s forward: three shots later the offset follows.
+        for k in range(9, 12):
+            shot(k, 6.0)
+        line = mon.wait_for(lambda l: l.startswith("CameraClockChanged"), what="CameraClockChanged")
+        self.assertEqual(line, "CameraClockChanged A offset=+6.100s was=+3.000s")
+        rows = {r[0]: r for r in self.table(self.ctl("--no-legend", "clocks")[0])}
+        self.assertEqual(rows["A"][1], "+6.100 s")
+        self.assertRegex(rows["A"][4], r"^2025-12-11.* was \+3\.000 s$")
+        change = {c["camera"]: c for c in self.ctl_json("clocks")}["A"]["last_change"]
+        self.assertEqual(change["previous_offset_usec"], 3000000)
+        # Each file in the shot of its trigger all along.
+        for k in range(12):
+            m = self.manifest("%s-%03d" % (DATE, k + 1))
+            self.assertEqual(sorted(f["camera"] for f in m["files"]), ["A", "B", "Trig"])
 
     def test_meta_usage(self):
         # Refused before anything is sent: no daemon needed.

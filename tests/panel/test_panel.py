@@ -602,8 +602,9 @@ class TestPanelStartup(PanelTestCase):
         self.drop_now("A", "a_0001.tif", 0.2)
         self.drop_now("B", "b_0001.tif", -0.3)
         first = self.wait_signal("ShotClosed")[0]
-        self.drop_now("Trig", "shot_0002.tif", 3.0)
-        self.drop_now("B", "b_0002.tif", 3.1)
+        # Farther than MinShotIntervalSec (W/2): a new shot, not a duplicate trigger.
+        self.drop_now("Trig", "shot_0002.tif", 8.0)
+        self.drop_now("B", "b_0002.tif", 8.1)
         second = self.wait_signal("ShotOpened", lambda p: p[0] != first)[0]
         self.wait_signal("ImageAssigned", lambda p: p[0] == second and p[1] == "B")
 
@@ -624,10 +625,61 @@ class TestPanelStartup(PanelTestCase):
         self.wait_all([r"^Service state: running$", r"^Camera B: present$", r"^Camera A: waiting$",
                        r"^Shot %s: collecting, 2 of 3 cameras present, closes in ~\d+ s$" % second],
                       "the open shot back after the restart")
-        self.drop_now("A", "a_0002.tif", 3.2)
+        self.drop_now("A", "a_0002.tif", 8.2)
         self.wait_closed(second)
         self.wait_all([r"^Shot %s: closed, complete, 3 of 3 cameras present$" % second,
                        r"^Shot %s: complete, 3 files, no camera missing$" % second], "the shot complete")
+
+
+class TestPanelClocks(PanelTestCase):
+    """Rule 14 on the tiles: each camera's clock offset next to its tile,
+    and a CLOCK SET badge once its PC's clock was set."""
+
+    window = 20  # MinShotIntervalSec 10: A's files 3 s off still join at once
+    timeout = 30
+
+    def test_clock_offsets(self):
+        self.base = time.time() - 900
+        self.start_daemon()
+        self.start_panel()
+        self.wait_for(r"^Service state: running$")
+
+        def shot(k, a_offset):
+            self.drop_now("Trig", "shot_%04d.tif" % k, k * 60.0)
+            self.drop_now("A", "a_%04d.tif" % k, k * 60.0 + a_offset + 0.1 * (k % 2))
+            self.drop_now("B", "b_%04d.tif" % k, k * 60.0 - 2.0)
+            self.wait_closed(self.wait_signal("ShotOpened", lambda p: p[1] == "Trig" and
+                                              p[2].endswith("shot_%04d.tif" % k))[0])
+
+        for k in range(9):
+            shot(k, 3.0)
+        self.wait_all([r"^Clock of A: \+3\.000 s$", r"^Clock of B: -2\.000 s$", r"^Clock of Trig: the reference$",
+                       r"^Camera A: present$"], "each tile's clock offset")
+        self.assertIsNone(self.find(r"^Clock of A was set"))
+
+        for k in range(9, 12):
+            shot(k, 6.0)
+        self.wait_all([r"^Clock of A: \+6\.100 s$",
+                       r"^Clock of A was set at [\d:.]+: now \+6\.100 s, was \+3\.000 s$",
+                       r"^The clock of camera A was set: its files now lie \+6\.1 s from their shots \(was \+3\.0 s\)\.$"],
+                      "the CLOCK SET badge on A's tile")
+        self.assertIsNone(self.find(r"^Clock of B was set"))
+        self.screenshot("clock-set", (0xE6, 0x9F, 0x00))
+
+        # The next shot groups A with its new offset; a frame of Trig in free
+        # run 1 s after its trigger is a duplicate trigger: the details say
+        # both.
+        shot(12, 6.0)
+        last = self.get_property("LastShot")
+        self.drop_now("Trig", "shot_frame.tif", 12 * 60.0 + 1.0)
+        self.wait_signal("ImageIgnored", lambda p: p[2] == "duplicate-trigger")
+        row = self.wait_for(r"^Shot %s: complete" % last, "list item")
+        TestPanel.activate_row(self, row)
+        self.wait_all([r"^Shot %s — details$" % last,
+                       r"^Camera A: \+6\.000 s from the trigger, .*clock offset \+6\.100 s, published as ",
+                       r"^Camera B: -2\.000 s from the trigger, .*clock offset -2\.000 s, published as ",
+                       r"^Duplicate triggers: 1 ignored, closer than MinShotIntervalSec to this shot:"],
+                      "the details of %s" % last)
 
 
 class TestPanelBusLost(PanelTestCase):

@@ -64,6 +64,9 @@ static void test_defaults(void) {
         g_assert_cmpfloat(c->timeout_sec, ==, 60);
         g_assert_cmpfloat(c->late_grace_sec, ==, 600);
         g_assert_cmpfloat(c->orphan_keep_sec, ==, 86400);
+        g_assert_true(c->learn_clock_offsets);
+        g_assert_cmpfloat(c->min_shot_interval_sec, ==, 5);
+        g_assert_null(config_reference_camera(c));
         g_assert_cmpstr(c->clean_root, ==, "/srv/clean");
         g_assert_cmpint(c->mode, ==, PUBLISH_COPY);
         g_assert_cmpuint(c->n_cameras, ==, 0);
@@ -303,6 +306,43 @@ static void test_numbers(void) {
         g_autofree char *cut = g_strnfill(60, '9');
         g_autofree char *m = g_strdup_printf(NAME ":6: [Grouping] TimeoutSec=%s…: not a number", cut);
         assert_error(t, m);
+}
+
+/* Rule 14 and rule 4: LearnClockOffsets=, MinShotIntervalSec= (W/2 by
+ * default, following the window), ClockOffsetSec= (signed), and the
+ * reference camera. */
+static void test_clock_keys(void) {
+        _cleanup_config_ Config *c = load_ok(BASE "[Grouping]\nFullWindowSec=35\nLearnClockOffsets=no\n"
+                                                  "[Camera Lanex1]\n"
+                                                  "[Camera Lanex5]\nTrigger=true\nClockOffsetSec=-0.5\n"
+                                                  "[Camera Csi]\nTrigger=true\n"
+                                                  "[Camera FROG]\nClockOffsetSec=29\n");
+        g_assert_false(c->learn_clock_offsets);
+        g_assert_cmpfloat(c->min_shot_interval_sec, ==, 17.5);
+        g_assert_cmpstr(config_reference_camera(c), ==, "Lanex5");
+        g_assert_false(config_camera(c, "Lanex1")->clock_offset_set);
+        g_assert_true(config_camera(c, "Lanex5")->clock_offset_set);
+        g_assert_cmpfloat(config_camera(c, "Lanex5")->clock_offset_sec, ==, -0.5);
+        g_assert_cmpfloat(config_camera(c, "FROG")->clock_offset_sec, ==, 29);
+
+        _cleanup_config_ Config *d = load_ok(BASE "[Grouping]\nMinShotIntervalSec=0\n");
+        g_assert_cmpfloat(d->min_shot_interval_sec, ==, 0);
+        _cleanup_config_ Config *e = load_ok(BASE "[Grouping]\nMinShotIntervalSec=3\nFullWindowSec=35\n");
+        g_assert_cmpfloat(e->min_shot_interval_sec, ==, 3);
+        /* Without groups, the first of TriggerCameras=. */
+        _cleanup_config_ Config *f = load_ok(BASE "[Watch]\nTriggerCameras=Lyso;Csi\n");
+        g_assert_cmpstr(config_reference_camera(f), ==, "Lyso");
+
+        assert_error(BASE "[Grouping]\nMinShotIntervalSec=-1\n",
+                     NAME ":6: [Grouping] MinShotIntervalSec=-1: must not be negative");
+        assert_error(BASE "[Grouping]\nMinShotIntervalSec=soon\n",
+                     NAME ":6: [Grouping] MinShotIntervalSec=soon: not a number");
+        assert_error(BASE "[Grouping]\nLearnClockOffsets=sometimes\n",
+                     NAME ":6: [Grouping] LearnClockOffsets=sometimes: not a boolean (use true or false)");
+        assert_error(BASE "[Camera A]\nClockOffsetSec=9s\n", NAME ":6: [Camera A] ClockOffsetSec=9s: not a number");
+        assert_error(BASE "[Camera A]\nClockOffsetSec=-90000\n",
+                     NAME ":6: [Camera A] ClockOffsetSec=-90000: too large (at most 86400 seconds either way)");
+        assert_error(BASE "[Watch]\nClockOffsetSec=1\n", NAME ":6: [Watch] ClockOffsetSec: unknown key");
 }
 
 static void test_timeout_vs_window(void) {
@@ -972,6 +1012,9 @@ static void test_example(void) {
         const CameraConfig *frog = config_camera(d, "FROG");
         g_assert_nonnull(frog);
         g_assert_cmpuint(frog->n_kinds, ==, 2);
+        g_assert_true(frog->clock_offset_set);
+        g_assert_cmpfloat(frog->clock_offset_sec, ==, 9);
+        g_assert_cmpfloat(d->min_shot_interval_sec, ==, 5);
         g_assert_true(config_camera(d, "Lanex2")->trigger);
         g_assert_false(config_camera(d, "Tracker")->expected);
         config_free(d);
@@ -1049,6 +1092,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/config/booleans", test_booleans);
         g_test_add_func("/config/numbers", test_numbers);
         g_test_add_func("/config/timeout-vs-window", test_timeout_vs_window);
+        g_test_add_func("/config/clock-keys", test_clock_keys);
         g_test_add_func("/config/paths", test_paths);
         g_test_add_func("/config/default-roots", test_default_roots);
         g_test_add_func("/config/groups-and-keys", test_groups_and_keys);

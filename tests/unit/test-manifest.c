@@ -31,6 +31,9 @@ static void add(Manifest *m, const char *camera, unsigned kind, const char *name
         g_autofree char *clean = g_strdup_printf("/srv/clean/%s/20261123/%s", camera, name);
         ManifestFile *f = manifest_add_file(m, camera, kind, raw, m->trigger_time + offset, clean, late);
         f->size = 1000 + m->n_files;
+        /* FROG's PC runs 9 s ahead, Csi's 1.25 s behind. */
+        f->clock_offset = streq(camera, "FROG") ? 9 * NSEC_PER_SEC : streq(camera, "Csi") ? -1250 * MS : 0;
+        f->clock_offset_known = true;
         memcpy(f->sha256, SHA_ABC, sizeof f->sha256);
 }
 
@@ -84,6 +87,7 @@ static const char golden[] =
         "      \"raw_path\" : \"/srv/raw/Lanex2/20261123/shot_2025_0001.tiff\",\n"
         "      \"mtime\" : \"2026-11-23T14:05:09.123456+01:00\",\n"
         "      \"offset_s\" : 0.0,\n"
+        "      \"clock_offset_s\" : 0.0,\n"
         "      \"clean_path\" : \"/srv/clean/Lanex2/20261123/shot_2025_0001.tiff\",\n"
         "      \"size\" : 1001,\n"
         "      \"sha256\" : \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\",\n"
@@ -95,6 +99,7 @@ static const char golden[] =
         "      \"raw_path\" : \"/srv/raw/FROG/20261123/frog_17.tiff\",\n"
         "      \"mtime\" : \"2026-11-23T14:05:10.623456+01:00\",\n"
         "      \"offset_s\" : 1.5,\n"
+        "      \"clock_offset_s\" : 9.0,\n"
         "      \"clean_path\" : \"/srv/clean/FROG/20261123/frog_17.tiff\",\n"
         "      \"size\" : 1002,\n"
         "      \"sha256\" : \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\",\n"
@@ -106,6 +111,7 @@ static const char golden[] =
         "      \"raw_path\" : \"/srv/raw/FROG/20261123/frog_17.fer\",\n"
         "      \"mtime\" : \"2026-11-23T14:05:08.873456+01:00\",\n"
         "      \"offset_s\" : -0.25,\n"
+        "      \"clock_offset_s\" : 9.0,\n"
         "      \"clean_path\" : \"/srv/clean/FROG/20261123/frog_17.fer\",\n"
         "      \"size\" : 1003,\n"
         "      \"sha256\" : \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\",\n"
@@ -117,6 +123,7 @@ static const char golden[] =
         "      \"raw_path\" : \"/srv/raw/Csi/20261123/csi 0042.png\",\n"
         "      \"mtime\" : \"2026-11-23T14:05:11.123457+01:00\",\n"
         "      \"offset_s\" : 2.0000010000000001,\n"
+        "      \"clock_offset_s\" : -1.25,\n"
         "      \"clean_path\" : \"/srv/clean/Csi/20261123/csi 0042.png\",\n"
         "      \"size\" : 1004,\n"
         "      \"sha256\" : \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\",\n"
@@ -476,11 +483,13 @@ static void mutate_object(JsonNode *root, JsonObject *o, const char *where, unsi
                 JsonNode *orig = json_node_copy(json_object_get_member(o, key));
                 g_autofree char *name = g_strdup_printf("%s.%s", where, key);
                 bool derived_string = g_str_has_prefix(name, ".timing.");
-                bool number = streq(key, "offset_s");
+                bool number = streq(key, "offset_s") || streq(key, "clock_offset_s");
+                /* Metadata keys are the user's: any may be absent; manifests
+                 * older than clock offsets have no clock_offset_s. */
+                bool optional = streq(where, ".metadata") || streq(key, "clock_offset_s");
 
-                /* Metadata keys are the user's: any may be absent. */
                 json_object_remove_member(o, key);
-                if (!streq(where, ".metadata") && parse_node(root) != -EBADMSG)
+                if (!optional && parse_node(root) != -EBADMSG)
                         g_error("accepted without %s", name);
 
                 JsonNode *values[] = {

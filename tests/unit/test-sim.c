@@ -408,8 +408,121 @@ static void test_expect_late(void) {
         config_free(c);
 }
 
+/* Periods= phases, a PC's clock set mid-campaign (ClockJump=) and a trigger
+ * camera in free run (FreeRun=). */
+static void test_phases_jumps_free_run(void) {
+        g_autoptr(SimScenario) s = load("[Scenario]\nShots=6\nPeriodSec=30\nPeriods=2:60;3:4\nJitterSec=0\n"
+                                        "[Camera Trig]\nTrigger=true\nNames=shot_{counter:4}.tiff\n"
+                                        "FreeRun=2:5\nFreeRunPeriodSec=0.5\n"
+                                        "[Camera FROG]\nNames=f_{counter}.tiff\nClockOffsetSec=9\nClockJump=4:20;6:-5\n");
+        g_autoptr(SimTimeline) t = timeline(s, 1, false, 0);
+        static const double at[] = { 0, 60, 64, 68, 72, 102 };
+        for (uint32_t i = 0; i < 6; i++)
+                g_assert_cmpint(t->shots[i].time, ==, T0 + SEC(at[i]));
+
+        static const double frog[] = { 9, 9, 9, 29, 29, 24 };
+        for (uint32_t i = 0; i < 6; i++)
+                g_assert_cmpint(find(t, "FROG", i + 1, SIM_FILE_SHOT, 0)->mtime, ==, T0 + SEC(at[i] + frog[i]));
+        g_autofree char *note = sim_file_note(t, find(t, "FROG", 4, SIM_FILE_SHOT, 0));
+        g_assert_cmpstr(note, ==, "clock set +20 s");
+
+        unsigned frames = 0;
+        for (size_t i = 0; i < t->n_files; i++) {
+                const SimFile *f = &t->files[i];
+                if (f->role != SIM_FILE_FRAME)
+                        continue;
+                g_assert_cmpuint(f->shot, ==, 2);
+                g_assert_cmpint(f->mtime, ==, T0 + SEC(60 + 0.5 * ++frames));
+        }
+        g_assert_cmpuint(frames, ==, 4);
+
+        static const struct {
+                const char *text, *want;
+        } bad[] = {
+                { "[Scenario]\nShots=3\nPeriods=3:60;1:4\n[Camera A]\nNames=x{counter}\n",
+                  "test.ini: [Scenario] Periods: the phases hold 4 shots, more than Shots=3" },
+                { "[Scenario]\nShots=3\nPeriods=2:soon\n[Camera A]\nNames=x{counter}\n",
+                  "test.ini: [Scenario] Periods: '2:soon': give SHOTS:SECONDS" },
+                { "[Scenario]\nShots=3\n[Camera A]\nNames=x{counter}\nClockJump=2\n",
+                  "test.ini: [Camera A] ClockJump: shot 2: give the jump as SHOT:SECONDS" },
+                { "[Scenario]\nShots=3\n[Camera A]\nNames=x{counter}\nFreeRun=2:2.5\n",
+                  "test.ini: [Camera A] FreeRun: shot 2: give SHOT:FRAMES" },
+                { "[Scenario]\nShots=3\n[Camera A]\nNames=x{counter}\nFreeRun=2:10\nNever=2\n",
+                  "test.ini: [Camera A] FreeRun: shot 2 is also in Never=" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                g_autofree char *msg = load_error(bad[i].text);
+                if (!g_str_has_prefix(msg, bad[i].want))
+                        g_error("case %zu: got \"%s\", want a message starting \"%s\"", i, msg, bad[i].want);
+        }
+}
+
+/* --expect predicts with the daemon's learning: ten shots a minute apart
+ * teach FROG's +9 s and the +29 s camera (beyond W/2, learned from its
+ * orphans); then shots 4 s apart keep every file in its shot. A trigger
+ * camera in free run makes one shot, its frames duplicate triggers. */
+static void test_expect_learning(void) {
+        g_autoptr(SimScenario) s = load("[Scenario]\nShots=30\nPeriods=10:60:10;20:4\nSeed=3\nJitterSec=0.4\n"
+                                        "[Sync]\nDelayMinSec=6\nDelayMaxSec=30\nBurstPeriodSec=20\n"
+                                        "[Camera Trig]\nTrigger=true\nNames=shot_{counter:4}.tiff\n"
+                                        "FreeRun=3:6\nFreeRunPeriodSec=0.5\n"
+                                        "[Camera FROG]\nNames=f_{counter}.tiff;f_{counter}.fer\nClockOffsetSec=9\n"
+                                        "[Camera Far]\nNames=far_{counter}.tiff\nClockOffsetSec=29\n"
+                                        "[Camera A]\nNames=a_{counter}.tiff\nClockOffsetSec=-6\n");
+        static const char conf[] = "[Watch]\nRawRoot=/raw\nTriggerKeyword=\n[Output]\nCleanRoot=/clean\n"
+                                   "[Grouping]\nFullWindowSec=35\nTimeoutSec=65\nMinShotIntervalSec=3\n"
+                                   "[Camera Trig]\nTrigger=true\n[Camera FROG]\nFiles=*.tiff;*.fer\n"
+                                   "[Camera Far]\n[Camera A]\n";
+        g_autoptr(SimTimeline) t = timeline(s, 1, false, 65 * USEC_PER_SEC);
+        Config *c = NULL;
+        g_autofree char *msg = NULL;
+        g_assert_cmpint(config_load_from_data("test.conf", conf, strlen(conf), &c, &msg), ==, 0);
+        g_autoptr(SimExpect) x = sim_expect_compute(t, c, 0, 0, NULL);
+
+        g_assert_cmpuint(x->shots->len, ==, 30);
+        unsigned frames = 0;
+        for (size_t i = 0; i < t->n_files; i++) {
+                const SimFile *f = &t->files[i];
+                const SimExpectFile *xf = &x->files[i];
+                if (f->role == SIM_FILE_FRAME) {
+                        g_assert_cmpint(xf->fate, ==, SIM_FATE_DUPLICATE_TRIGGER);
+                        g_assert_cmpstr(xf->shot_id, ==, shot_of(x, 3)->id);
+                        frames++;
+                        continue;
+                }
+                g_assert_cmpint(xf->fate, ==, SIM_FATE_ASSIGNED);
+                g_assert_cmpstr(xf->shot_id, ==, shot_of(x, f->shot)->id);
+        }
+        g_assert_cmpuint(frames, ==, 5);
+        g_autofree char *json = sim_expect_to_json(x, t);
+        g_assert_nonnull(strstr(json, "\"fate\" : \"duplicate-trigger\""));
+        g_assert_nonnull(strstr(json, "\"role\" : \"frame\""));
+
+        /* Learning off: the +29 s camera never lands in its shot. */
+        static const char off[] = "[Watch]\nRawRoot=/raw\nTriggerKeyword=\n[Output]\nCleanRoot=/clean\n"
+                                  "[Grouping]\nFullWindowSec=35\nTimeoutSec=65\nMinShotIntervalSec=3\n"
+                                  "LearnClockOffsets=false\n"
+                                  "[Camera Trig]\nTrigger=true\n[Camera FROG]\nFiles=*.tiff;*.fer\n"
+                                  "[Camera Far]\n[Camera A]\n";
+        Config *c_off = NULL;
+        g_assert_cmpint(config_load_from_data("off.conf", off, strlen(off), &c_off, &msg), ==, 0);
+        g_autoptr(SimExpect) y = sim_expect_compute(t, c_off, 0, 0, NULL);
+        unsigned wrong = 0;
+        for (size_t i = 0; i < t->n_files; i++) {
+                const SimExpectShot *own = shot_of(y, t->files[i].shot);
+                if (t->files[i].role == SIM_FILE_SHOT &&
+                    (y->files[i].fate != SIM_FATE_ASSIGNED || !own || !streq(y->files[i].shot_id, own->id)))
+                        wrong++;
+        }
+        g_assert_cmpuint(wrong, >=, 30);
+        config_free(c);
+        config_free(c_off);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/sim/phases-jumps-free-run", test_phases_jumps_free_run);
+        g_test_add_func("/sim/expect-learning", test_expect_learning);
         g_test_add_func("/sim/template", test_template);
         g_test_add_func("/sim/start", test_start);
         g_test_add_func("/sim/scenario", test_scenario);

@@ -65,6 +65,55 @@ static void test_round_trip(void) {
                 g_assert_cmpint(state_from_data(data, cut, &bad), <, 0);
 }
 
+/* Rule 14 and rule 4 in the state: each camera's clock estimate exactly as
+ * the engine keeps it, a file's offset, a shot's duplicate triggers; a
+ * state without them (older) reads, and a clock that does not read is
+ * dropped, never the state. */
+static void test_clocks(void) {
+        g_autoptr(StateSnapshot) s = state_snapshot_new();
+        EngineClock c = {
+                .offset = 9100000000, .spread = 311000000, .deviation = 248000000, .samples = 12, .observed = 40,
+                .trusted = true, .configured = true, .seed = 9000000000,
+                .recent = { 9100000000, 9000000000, -3, 4 }, .n_recent = 4, .next_recent = 4,
+                .run = { 29000000000 }, .n_run = 1,
+                .hypotheses = { { 1, 2 }, { -5 } }, .hypothesis_runs = { 2, 1 }, .n_hypotheses = 2,
+                .previous = 4000000000, .changed_at = 1765450200000000000,
+        };
+        state_snapshot_add_clock(s, "FROG", &c);
+        state_snapshot_add_clock(s, "Lanex5", &(EngineClock) { .samples = 1, .recent = { 7 }, .n_recent = 1, .next_recent = 1 });
+        s->clock_reference = g_strdup("Lanex5");
+        StateShot *sh = add_shot(s, 3, "Trig");
+        sh->files[0].offset = -1500000000;
+        sh->duplicate_triggers = g_strsplit("Trig/20251211/frame 1.tif;Trig/20251211/fr\xfe" "ame 2.tif", ";", 0);
+
+        size_t len;
+        g_autofree char *data = state_to_data(s, &len);
+        g_autoptr(StateSnapshot) t = NULL;
+        g_assert_cmpint(state_from_data(data, len, &t), ==, 0);
+        g_assert_cmpstr(t->clock_reference, ==, "Lanex5");
+        g_assert_cmpuint(t->n_clocks, ==, 2);
+        g_assert_cmpstr(t->clocks[0].camera, ==, "FROG");
+        g_assert_cmpmem(&t->clocks[0].clock, sizeof(EngineClock), &c, sizeof(EngineClock));
+        g_assert_cmpint(t->shots[0].files[0].offset, ==, -1500000000);
+        g_assert_cmpstrv(t->shots[0].duplicate_triggers, sh->duplicate_triggers);
+
+        /* Version 3 before clock offsets. */
+        static const char older[] = "{\"version\":3,\"paused\":false,\"counters\":[],\"shots\":[]}";
+        g_autoptr(StateSnapshot) o = NULL;
+        g_assert_cmpint(state_from_data(older, strlen(older), &o), ==, 0);
+        g_assert_cmpuint(o->n_clocks, ==, 0);
+        g_assert_null(o->clock_reference);
+
+        /* A damaged clock is learned again; the numbering survives. */
+        static const char damaged[] = "{\"version\":3,\"paused\":false,\"counters\":[{\"date\":20251211,"
+                                      "\"next\":5,\"used\":[1,4]}],\"clocks\":{\"FROG\":{\"offset\":\"nine\"},"
+                                      "\"A\":[1]},\"shots\":[]}";
+        g_autoptr(StateSnapshot) d = NULL;
+        g_assert_cmpint(state_from_data(damaged, strlen(damaged), &d), ==, 0);
+        g_assert_cmpuint(d->n_clocks, ==, 0);
+        g_assert_cmpuint(d->counters[0].next, ==, 5);
+}
+
 static void test_absorb(void) {
         g_autoptr(StateSnapshot) older = state_snapshot_new();
         g_autoptr(StateSnapshot) newer = state_snapshot_new();
@@ -284,6 +333,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/state/round-trip", test_round_trip);
         g_test_add_func("/state/absorb", test_absorb);
+        g_test_add_func("/state/clocks", test_clocks);
         g_test_add_func("/state/files", test_files);
         g_test_add_func("/state/upgrade-from-v3", test_upgrade_from_v3);
         g_test_add_func("/state/empty-dir", test_empty_dir);
