@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* What bus-manager.c and bus-shots.c share: shots as D-Bus dictionaries,
- * and the reads and writes of manifests of shots no longer in memory. */
+/* What bus-manager.c, bus-signals.c and bus-shots.c share: shots as D-Bus
+ * dictionaries, the reads and writes of manifests of shots no longer in
+ * memory, and PropertiesChanged. */
 
 #include "bus-manager.h"
 #include "manager-internal.h"
@@ -11,6 +12,8 @@ static inline uint64_t usec_of(nsec_t t) {
         return t > 0 ? (uint64_t) (t / 1000) : 0;
 }
 
+/* Sends the PropertiesChanged merged during one turn of the loop. */
+int bus_on_props_changed(sd_event_source *s, void *userdata);
 typedef enum ShotJobKind {
         SHOT_JOB_GET,
         SHOT_JOB_LIST,

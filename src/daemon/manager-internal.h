@@ -71,6 +71,15 @@ int manager_ensure_camera(Manager *m, const char *name, uint32_t *ret);
  * config_download_camera() for a gphoto2 camera that downloads there). */
 const CameraConfig *manager_camera_config(Manager *m, const char *folder);
 
+/* manager.c */
+int manager_check_folders(Manager *m);
+EngineParams manager_engine_params(const Config *c);
+void manager_register_cameras(Manager *m);
+/* manager-events.c */
+void manager_on_engine_event(const EngineEvent *ev, void *userdata);
+/* manager-state.c */
+int manager_restore_state(Manager *m);
+
 /* manager-files.c */
 void manager_on_watch(Watcher *w, WatchEventType type, const char *path, void *userdata);
 int manager_on_settle(sd_event_source *s, uint64_t usec, void *userdata);

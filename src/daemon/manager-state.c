@@ -441,3 +441,149 @@ void manager_save_state(Manager *m) {
                 (void) worker_submit(m->saver, save_work, j);
         }
 }
+
+/* ---- restoring at start ---- */
+
+static void on_forgotten(const StateForgotten *f, void *userdata) {
+        engine_add_tombstone(userdata, &f->id, f->dt);
+}
+
+static void on_legacy_forgotten(const EnginePathKey *k, void *userdata) {
+        engine_add_legacy_tombstone(userdata, k);
+}
+
+/* Shot numbers already on disk are never given again, even if the state
+ * directory was lost. */
+/* The first date a new shot can have: that of the history horizon (a day
+ * early, whatever the time zones); 0 when every date can (--once). */
+static uint32_t first_live_date(Manager *m) {
+        nsec_t h = manager_horizon(m);
+        uint32_t d;
+        if (h == INT64_MIN || local_date(sat_sub(h, 86400 * NSEC_PER_SEC), &d) < 0)
+                return 0;
+        return d;
+}
+
+static void seed_numbers_from_clean_tree(Manager *m) {
+        g_autofree char *shots = g_build_filename(m->config->clean_root, "shots", NULL);
+        g_autoptr(GDir) d = g_dir_open(shots, 0, NULL);
+        if (!d)
+                return;
+        /* Older dates can get no new shot: years of manifests are not read. */
+        uint32_t first = first_live_date(m);
+        const char *date;
+        while ((date = g_dir_read_name(d))) {
+                uint32_t day;
+                if (parse_date(date, &day) < 0 || day < first)
+                        continue;
+                g_autofree char *sub = g_build_filename(shots, date, NULL);
+                g_autoptr(GDir) dd = g_dir_open(sub, 0, NULL);
+                if (!dd)
+                        continue;
+                const char *name;
+                while ((name = g_dir_read_name(dd))) {
+                        unsigned n;
+                        char tail[8];
+                        if (sscanf(name, "shot%u.%7s", &n, tail) == 2 && streq(tail, "json") && n > 0)
+                                (void) engine_mark_number_used(m->engine, day, n);
+                }
+        }
+}
+
+static void load_forgotten(Manager *m) {
+        int r = state_load_forgotten(m->state_dir, on_forgotten, m->engine);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read %s/forgotten2.bin, files may be decided again: %m", m->state_dir);
+        /* Before version 3 a forgotten file was its path alone: what that
+         * knew holds for files that have not changed since. */
+        nsec_t written;
+        r = state_load_legacy_forgotten(m->state_dir, on_legacy_forgotten, m->engine, &written);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read %s/forgotten.bin, files may be decided again: %m", m->state_dir);
+        engine_set_legacy_cutoff(m->engine, written);
+}
+
+int manager_restore_state(Manager *m) {
+        g_autoptr(StateSnapshot) st = NULL;
+        int r = state_load(m->state_dir, &st);
+        for (guint i = 0; r >= 0 && st->bad && i < st->bad->len; i++) {
+                g_autofree char *aside = g_strdup_printf("%s.corrupt", (char *) st->bad->pdata[i]);
+                (void) rename(st->bad->pdata[i], aside);
+                log_error("Cannot read the saved shot %s: moved aside as %s.", (char *) st->bad->pdata[i], aside);
+        }
+        if (r < 0) {
+                /* Never start from scratch silently: that would renumber.
+                 * The journal goes aside with its base: it extends that one. */
+                int64_t now = (int64_t) (now_realtime() / NSEC_PER_SEC);
+                g_autofree char *p = g_build_filename(m->state_dir, "state.json", NULL);
+                g_autofree char *bad = g_strdup_printf("%s.corrupt-%" PRIi64, p, now);
+                g_autofree char *journal = g_build_filename(m->state_dir, "journal", NULL);
+                g_autofree char *journal_bad = g_strdup_printf("%s.corrupt-%" PRIi64, journal, now);
+                (void) rename(p, bad);
+                (void) rename(journal, journal_bad);
+                log_error_errno(r, "Cannot read %s (%m): moved aside as %s; numbering continues from the clean tree.", p,
+                                bad);
+                st = state_snapshot_new();
+                st->version = 4;
+        }
+        if (st->journal_torn > 0)
+                log_warning("The state journal of %s ended in a torn record (%" PRIu64 " bytes, a crash while "
+                            "saving): cut off.",
+                            m->state_dir, st->journal_torn);
+        /* Commits go on from the last one on disk, which a restart replays
+         * no further than. */
+        m->save_seq = m->saved_seq = st->seq;
+        m->journal_size = st->journal_size;
+
+        /* What was decided in another raw root says nothing of this one. */
+        if (st->raw_root && !streq(st->raw_root, m->config->raw_root)) {
+                log_notice("RawRoot changed from %s to %s since the last run: every file of %s is new.", st->raw_root,
+                           m->config->raw_root, m->config->raw_root);
+                m->reset_forgotten = true;
+                m->main_dirty = true;
+                manager_want_base(m);
+                manager_schedule_flush(m);
+        } else {
+                if (!st->forgotten_reset)
+                        load_forgotten(m);
+                for (size_t i = 0; i < st->n_forget; i++)
+                        engine_add_tombstone(m->engine, &st->forget[i].id, st->forget[i].dt);
+        }
+        /* Versions before 4 kept a file a shot: the first base replaces them. */
+        if (st->version < 4)
+                manager_want_base(m);
+
+        seed_numbers_from_clean_tree(m);
+        for (size_t i = 0; i < st->n_counters; i++) {
+                StateCounter *c = &st->counters[i];
+                for (uint32_t j = 0; j < c->n_ranges; j++)
+                        for (uint64_t n = c->ranges[2 * j]; n <= c->ranges[2 * j + 1]; n++)
+                                (void) engine_mark_number_used(m->engine, c->date, (uint32_t) n);
+                if (!engine_number_used(m->engine, c->date, c->next))
+                        (void) engine_set_next_number(m->engine, c->date, c->next);
+        }
+        manager_clocks_load(m, st);
+        engine_set_paused(m->engine, st->paused);
+        if (st->last_shot) {
+                free(m->last_shot);
+                m->last_shot = xstrdup(st->last_shot);
+        }
+
+        usec_t mono = now_monotonic();
+        nsec_t real = now_realtime();
+        for (size_t i = 0; i < st->n_shots; i++) {
+                r = restore_shot(m, &st->shots[i], mono, real);
+                if (r < 0) {
+                        char id[SHOT_ID_MAX];
+                        (void) shot_format_id(st->shots[i].date, st->shots[i].number, id);
+                        log_fields(LOG_ERR, r, id, NULL, NULL, "Cannot restore shot %s: %s", id, g_strerror(-r));
+                }
+        }
+        engine_restore_done(m->engine, mono);
+        if (st->n_shots > 0)
+                log_info("Restored %zu shot(s) from %s.", st->n_shots, m->state_dir);
+        /* A week of downtime: what became history meanwhile goes now. */
+        manager_housekeeping(m);
+        return 0;
+}
+

@@ -21,13 +21,11 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
-#include "publish.h"
+#include "publish-internal.h"
 
 #define COPY_ATTEMPTS 3
 #define COPY_CHUNK ((size_t) 1 << 30)  /* per copy_file_range() call: the kernel may copy less */
 #define IO_CHUNK ((size_t) 1 << 20)    /* read/write fallback and hashing */
-#define CLEAN_DIR_MODE 0755
-#define CLEAN_FILE_MODE 0644
 #define STAGING_DIR_MODE 0700          /* half-written files are nobody's business */
 
 /* Test hook, declared again in tests/unit/test-publish.c: called after each
@@ -36,7 +34,7 @@
  * in the daemon. */
 void (*publish_test_after_copy)(const char *src, unsigned attempt);
 
-static int clean_errno(void) {
+int clean_errno(void) {
         return errno == ENOENT ? -EAGAIN : negative_errno();
 }
 
@@ -50,15 +48,9 @@ static bool errno_in(int e, const int *list, size_t n) {
 
 /* A temporary file being written: unlinked on every path unless committed
  * (name cleared). */
-typedef struct TmpFile {
-        int dir_fd; /* borrowed */
-        int fd;
-        char name[32];
-} TmpFile;
 
-#define TMPFILE_NULL { .dir_fd = -1, .fd = -1 }
 
-static void tmpfile_done(TmpFile *t) {
+void tmpfile_done(TmpFile *t) {
         if (t->fd >= 0)
                 (void) close(t->fd);
         t->fd = -1;
@@ -69,7 +61,7 @@ static void tmpfile_done(TmpFile *t) {
 
 /* Created 0600 and made 0644 only once complete. The leading ".#" keeps it
  * out of sight when it has to live beside its final name. */
-static int tmpfile_create(int dir_fd, TmpFile *t) {
+int tmpfile_create(int dir_fd, TmpFile *t) {
         for (unsigned i = 0; i < 64; i++) {
                 snprintf(t->name, sizeof t->name, ".#publish-%08x%08x", g_random_int(), g_random_int());
                 int fd = openat(dir_fd, t->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -89,7 +81,7 @@ static int tmpfile_create(int dir_fd, TmpFile *t) {
 
 /* Read-only, never following a symlink, and never blocking on a FIFO (the
  * open succeeds at once and fstat() then refuses it). */
-static int open_src(const char *src, struct stat *ret_st) {
+int open_src(const char *src, struct stat *ret_st) {
         _cleanup_close_ int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 /* ENXIO: a socket; ENODEV: a device without a driver. */
@@ -145,7 +137,7 @@ static int fstat_settled(int fd, struct stat *st) {
         }
 }
 
-static int write_all_at(int fd, const void *data, size_t len, off_t off) {
+int write_all_at(int fd, const void *data, size_t len, off_t off) {
         const char *p = data;
         while (len > 0) {
                 ssize_t n = pwrite(fd, p, len, off);
@@ -210,7 +202,7 @@ static int copy_data(int in_fd, int out_fd, uint64_t expected, uint64_t *ret_siz
  * src looked the same before and after it. The first attempt reads src_fd
  * (opened and checked by the caller); later ones open src afresh, since a
  * sync client may have renamed a new version over it. */
-static int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, bool *ret_fell_back,
+int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, bool *ret_fell_back,
                       struct stat *ret_st) {
         bool cloning = reflink;
         for (unsigned attempt = 1;; attempt++) {
@@ -267,7 +259,7 @@ static int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, boo
  * file and the published one are the same bytes, and a writer may still be
  * busy with them. The first look is taken here, after linking: linkat()
  * itself changes the ctime. */
-static int hash_stable(const char *src, int fd, PublishResult *res) {
+int hash_stable(const char *src, int fd, PublishResult *res) {
         struct stat before, after;
         int k = fstat_settled(fd, &before);
         if (k < 0)
@@ -293,7 +285,7 @@ static int hash_stable(const char *src, int fd, PublishResult *res) {
  * whatever the umask (the clean tree is for the lab to read), and the parent
  * of each is fsync()ed so that the folder outlives a crash together with the
  * file that will go into it. */
-static int mkdir_below(int dir_fd, const char *rel, int *ret_fd) {
+int mkdir_below(int dir_fd, const char *rel, int *ret_fd) {
         _cleanup_close_ int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return negative_errno();
@@ -319,7 +311,7 @@ static int mkdir_below(int dir_fd, const char *rel, int *ret_fd) {
         return 0;
 }
 
-static int open_clean_root(const char *clean_root) {
+int open_clean_root(const char *clean_root) {
         int fd = open(clean_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return errno == ENOENT ? -ENOMEDIUM : negative_errno();
@@ -327,7 +319,7 @@ static int open_clean_root(const char *clean_root) {
 }
 
 /* Never follows a symlink: publish_prepare() empties this folder. */
-static int open_staging(int root_fd) {
+int open_staging(int root_fd) {
         if (mkdirat(root_fd, STAGING_DIR, STAGING_DIR_MODE) < 0 && errno != EEXIST)
                 return clean_errno();
         int fd = openat(root_fd, STAGING_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -336,14 +328,14 @@ static int open_staging(int root_fd) {
         return fd;
 }
 
-static bool same_fs(int a, int b) {
+bool same_fs(int a, int b) {
         struct stat sa, sb;
         return fstat(a, &sa) >= 0 && fstat(b, &sb) >= 0 && sa.st_dev == sb.st_dev;
 }
 
 /* dst relative to clean_root, or NULL when it is not strictly below it, has
  * empty, "." or ".." components, or points into the staging folder. */
-static const char *path_below(const char *clean_root, const char *path) {
+const char *path_below(const char *clean_root, const char *path) {
         size_t n = strlen(clean_root);
         while (n > 0 && clean_root[n - 1] == '/')
                 n--;
@@ -364,7 +356,7 @@ static const char *path_below(const char *clean_root, const char *path) {
 }
 
 /* The folder part of rel (newly allocated, "" for none) and its base name. */
-static char *split_rel(const char *rel, const char **ret_name) {
+char *split_rel(const char *rel, const char **ret_name) {
         const char *slash = strrchr(rel, '/');
         *ret_name = slash ? slash + 1 : rel;
         return slash ? g_strndup(rel, (size_t) (slash - rel)) : g_strdup("");
@@ -373,7 +365,7 @@ static char *split_rel(const char *rel, const char **ret_name) {
 /* Like renameat2(RENAME_NOREPLACE): fails with -EEXIST, atomically, when to
  * exists. NFS and older FUSE lack the flag (EINVAL); a hard link refuses an
  * existing name just as atomically there. */
-static int rename_noreplace(int from_dir, const char *from, int to_dir, const char *to) {
+int rename_noreplace(int from_dir, const char *from, int to_dir, const char *to) {
         if (renameat2(from_dir, from, to_dir, to, RENAME_NOREPLACE) >= 0)
                 return 0;
         if (!ERRNO_IN(errno, EINVAL, ENOSYS, EOPNOTSUPP))
@@ -386,7 +378,7 @@ static int rename_noreplace(int from_dir, const char *from, int to_dir, const ch
 
 /* 1 when dir_fd/name is a regular file with this size and sha256, 0 when it
  * is anything else. */
-static int same_content(int dir_fd, const char *name, uint64_t size, const char *sha256) {
+int same_content(int dir_fd, const char *name, uint64_t size, const char *sha256) {
         _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return ERRNO_IN(errno, ELOOP, ENXIO, ENODEV) ? 0 : clean_errno();
@@ -574,253 +566,6 @@ finish:
         if (ret)
                 *ret = res;
         return 0;
-}
-
-/* ---- staging ahead of publishing ---- */
-
-static int64_t ts_nsec(const struct timespec *ts) {
-        return (int64_t) ts->tv_sec * NSEC_PER_SEC + ts->tv_nsec;
-}
-
-void staged_file_clear(StagedFile *sf) {
-        g_free(sf->tmp);
-        *sf = (StagedFile) {};
-}
-
-static char *rel_join(const char *dir, const char *name) {
-        return isempty(dir) ? g_strdup(name) : g_strconcat(dir, "/", name, NULL);
-}
-
-int publish_stage(const char *clean_root, PublishMode mode, const char *src, const char *dst, StagedFile *ret) {
-        if (!clean_root || !src || !dst || src[0] != '/' || mode < 0 || mode >= _PUBLISH_MODE_MAX)
-                return -EINVAL;
-        const char *rel = path_below(clean_root, dst);
-        if (!rel)
-                return -EINVAL;
-        const char *name;
-        g_autofree char *dir = split_rel(rel, &name);
-
-        struct stat st;
-        _cleanup_close_ int src_fd = open_src(src, &st);
-        if (src_fd < 0)
-                return src_fd;
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = -1;
-        int r = mkdir_below(root_fd, dir, &dir_fd);
-        if (r < 0)
-                return r;
-
-        StagedFile sf = {};
-        if (mode == PUBLISH_HARDLINK) {
-                /* The link is made at finish; what costs is the hash. The
-                 * raw file must then still be this one, unchanged. */
-                struct stat before;
-                r = hash_stable(src, src_fd, &sf.result);
-                if (r < 0)
-                        return r;
-                if (fstat(src_fd, &before) < 0)
-                        return negative_errno();
-                sf.link = true;
-                sf.dev = before.st_dev;
-                sf.ino = before.st_ino;
-                sf.size = before.st_size;
-                sf.mtime_ns = ts_nsec(&before.st_mtim);
-                sf.ctime_ns = ts_nsec(&before.st_ctim);
-                *ret = sf;
-                return 0;
-        }
-
-        _cleanup_close_ int staging_fd = open_staging(root_fd);
-        if (staging_fd < 0)
-                return staging_fd;
-        /* rename() cannot cross file systems: stage beside the final name. */
-        bool beside = !same_fs(staging_fd, dir_fd);
-        int stage_fd = beside ? dir_fd : staging_fd;
-        _cleanup_(tmpfile_done) TmpFile t = TMPFILE_NULL;
-        r = tmpfile_create(stage_fd, &t);
-        if (r < 0)
-                return r;
-        struct stat copied;
-        bool fell_back = false;
-        r = stage_copy(src, src_fd, t.fd, mode == PUBLISH_REFLINK, &fell_back, &copied);
-        if (r < 0)
-                return r;
-        /* The capture time, for whoever browses the clean tree. */
-        const struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, copied.st_mtim };
-        if (fchmod(t.fd, CLEAN_FILE_MODE) < 0 || futimens(t.fd, ts) < 0)
-                return negative_errno();
-        /* The disk writes while the CPU hashes: the fsync then waits for
-         * less (publish_stage_sync(), maybe after many files written). */
-        (void) sync_file_range(t.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        r = file_sha256(t.fd, sf.result.sha256, &sf.result.size);
-        if (r < 0)
-                return r;
-        sf.result.fell_back = fell_back;
-        sf.tmp = beside ? rel_join(dir, t.name) : rel_join(STAGING_DIR, t.name);
-        t.name[0] = 0; /* kept for publish_finish() */
-        *ret = sf;
-        return 0;
-}
-
-int publish_stage_sync(const char *clean_root, const StagedFile *sf) {
-        if (!sf->tmp)
-                return 0; /* hardlink: nothing written */
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int fd = openat(root_fd, sf->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return clean_errno();
-        if (fdatasync(fd) < 0)
-                return negative_errno();
-        return 0;
-}
-
-int publish_stage_data(const char *clean_root, const char *path, const void *data, size_t len, StagedFile *ret) {
-        if (!clean_root || !path || (!data && len > 0))
-                return -EINVAL;
-        const char *rel = path_below(clean_root, path);
-        if (!rel)
-                return -EINVAL;
-        const char *name;
-        g_autofree char *dir = split_rel(rel, &name);
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = -1;
-        int r = mkdir_below(root_fd, dir, &dir_fd);
-        if (r < 0)
-                return r;
-        _cleanup_close_ int staging_fd = open_staging(root_fd);
-        if (staging_fd < 0)
-                return staging_fd;
-        bool beside = !same_fs(staging_fd, dir_fd);
-        _cleanup_(tmpfile_done) TmpFile t = TMPFILE_NULL;
-        r = tmpfile_create(beside ? dir_fd : staging_fd, &t);
-        if (r < 0)
-                return r;
-        r = write_all_at(t.fd, data, len, 0);
-        if (r < 0)
-                return r;
-        if (fchmod(t.fd, CLEAN_FILE_MODE) < 0)
-                return negative_errno();
-        (void) sync_file_range(t.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        *ret = (StagedFile) { .tmp = beside ? rel_join(dir, t.name) : rel_join(STAGING_DIR, t.name) };
-        t.name[0] = 0;
-        return 0;
-}
-
-int publish_finish_replace(const char *clean_root, const char *path, const StagedFile *sf) {
-        const char *rel = path_below(clean_root, path);
-        if (!rel || !sf->tmp)
-                return -EINVAL;
-        const char *name, *tmp_name;
-        g_autofree char *dir = split_rel(rel, &name);
-        g_autofree char *tmp_dir = split_rel(sf->tmp, &tmp_name);
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = openat(root_fd, isempty(dir) ? "." : dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_close_ int tmp_fd = openat(root_fd, isempty(tmp_dir) ? "." : tmp_dir,
-                                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dir_fd < 0 || tmp_fd < 0)
-                return clean_errno();
-        if (renameat(tmp_fd, tmp_name, dir_fd, name) < 0)
-                return clean_errno();
-        return 0;
-}
-
-int publish_finish(const char *clean_root, const char *src, const char *dst, const StagedFile *sf,
-                   PublishResult *ret) {
-        if (!clean_root || !src || !dst || !sf)
-                return -EINVAL;
-        const char *rel = path_below(clean_root, dst);
-        if (!rel)
-                return -EINVAL;
-        const char *name;
-        g_autofree char *dir = split_rel(rel, &name);
-
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = -1;
-        int r = mkdir_below(root_fd, dir, &dir_fd);
-        if (r < 0)
-                return r;
-        PublishResult res = sf->result;
-
-        if (sf->link) {
-                struct stat st;
-                _cleanup_close_ int src_fd = open_src(src, &st);
-                if (src_fd < 0)
-                        return src_fd;
-                if (st.st_dev != sf->dev || st.st_ino != sf->ino || st.st_size != sf->size ||
-                    ts_nsec(&st.st_mtim) != sf->mtime_ns || ts_nsec(&st.st_ctim) != sf->ctime_ns)
-                        return -ESTALE; /* changed since it was hashed: publish it afresh */
-                char proc[sizeof("/proc/self/fd/") + 12];
-                snprintf(proc, sizeof proc, "/proc/self/fd/%d", src_fd);
-                if (linkat(AT_FDCWD, proc, dir_fd, name, AT_SYMLINK_FOLLOW) < 0) {
-                        if (errno != EEXIST)
-                                return -ESTALE; /* EXDEV, EPERM, no /proc: the full path decides */
-                        r = same_content(dir_fd, name, res.size, res.sha256);
-                        if (r < 0)
-                                return r;
-                        if (r == 0)
-                                return -EEXIST;
-                        res.existed = true;
-                }
-                if (ret)
-                        *ret = res;
-                return 0;
-        }
-
-        const char *tmp_name;
-        g_autofree char *tmp_dir = split_rel(sf->tmp, &tmp_name);
-        _cleanup_close_ int tmp_fd = openat(root_fd, isempty(tmp_dir) ? "." : tmp_dir,
-                                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (tmp_fd < 0)
-                return clean_errno();
-        r = rename_noreplace(tmp_fd, tmp_name, dir_fd, name);
-        if (r == -EXDEV)
-                return -ESTALE; /* a bind mount sharing st_dev: the full path copies beside */
-        if (r == -EEXIST) {
-                r = same_content(dir_fd, name, res.size, res.sha256);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return -EEXIST;
-                (void) unlinkat(tmp_fd, tmp_name, 0);
-                res.existed = true;
-        } else if (r < 0)
-                return r;
-        if (ret)
-                *ret = res;
-        return 0;
-}
-
-int publish_sync_dir(const char *clean_root, const char *dir) {
-        const char *rel = path_below(clean_root, dir);
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int fd = rel ? openat(root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
-                                       fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return clean_errno();
-        if (fsync(fd) < 0)
-                return negative_errno();
-        return 0;
-}
-
-void staged_file_discard(const char *clean_root, StagedFile *sf) {
-        if (sf->tmp) {
-                _cleanup_close_ int root_fd = open_clean_root(clean_root);
-                if (root_fd >= 0)
-                        (void) unlinkat(root_fd, sf->tmp, 0);
-        }
-        staged_file_clear(sf);
 }
 
 static int replace_via(int stage_fd, int dir_fd, const char *name, const void *data, size_t len, bool sync_dir) {
