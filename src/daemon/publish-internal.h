@@ -38,3 +38,14 @@ const char *path_below(const char *clean_root, const char *path);
 char *split_rel(const char *rel, const char **ret_name);
 int rename_noreplace(int from_dir, const char *from, int to_dir, const char *to);
 int same_content(int dir_fd, const char *name, uint64_t size, const char *sha256);
+
+/* Where a clean file goes: dst's folder (made when missing, below the clean
+ * root only) and its name. */
+typedef struct CleanTarget {
+        int root_fd, dir_fd;
+        char *dir;        /* relative to the clean root */
+        const char *name; /* in dir (points into dst) */
+} CleanTarget;
+#define CLEAN_TARGET_NULL { .root_fd = -1, .dir_fd = -1 }
+int clean_target_open(const char *clean_root, const char *dst, CleanTarget *ret);
+void clean_target_done(CleanTarget *t);

@@ -25,25 +25,20 @@ static char *rel_join(const char *dir, const char *name) {
 }
 
 int publish_stage(const char *clean_root, PublishMode mode, const char *src, const char *dst, StagedFile *ret) {
-        if (!clean_root || !src || !dst || src[0] != '/' || mode < 0 || mode >= _PUBLISH_MODE_MAX)
+        if (!clean_root || !src || !dst || src[0] != '/' || mode < 0 || mode >= _PUBLISH_MODE_MAX ||
+            !path_below(clean_root, dst))
                 return -EINVAL;
-        const char *rel = path_below(clean_root, dst);
-        if (!rel)
-                return -EINVAL;
-        const char *name;
-        g_autofree char *dir = split_rel(rel, &name);
 
         struct stat st;
         _cleanup_close_ int src_fd = open_src(src, &st);
         if (src_fd < 0)
                 return src_fd;
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = -1;
-        int r = mkdir_below(root_fd, dir, &dir_fd);
+        _cleanup_(clean_target_done) CleanTarget tg = CLEAN_TARGET_NULL;
+        int r = clean_target_open(clean_root, dst, &tg);
         if (r < 0)
                 return r;
+        int root_fd = tg.root_fd, dir_fd = tg.dir_fd;
+        const char *dir = tg.dir;
 
         StagedFile sf = {};
         if (mode == PUBLISH_HARDLINK) {
@@ -112,21 +107,15 @@ int publish_stage_sync(const char *clean_root, const StagedFile *sf) {
 }
 
 int publish_stage_data(const char *clean_root, const char *path, const void *data, size_t len, StagedFile *ret) {
-        if (!clean_root || !path || (!data && len > 0))
+        if (!data && len > 0)
                 return -EINVAL;
-        const char *rel = path_below(clean_root, path);
-        if (!rel)
-                return -EINVAL;
-        const char *name;
-        g_autofree char *dir = split_rel(rel, &name);
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = -1;
-        int r = mkdir_below(root_fd, dir, &dir_fd);
+        _cleanup_(clean_target_done) CleanTarget tg = CLEAN_TARGET_NULL;
+        int r = clean_target_open(clean_root, path, &tg);
         if (r < 0)
                 return r;
-        _cleanup_close_ int staging_fd = open_staging(root_fd);
+        int dir_fd = tg.dir_fd;
+        const char *dir = tg.dir;
+        _cleanup_close_ int staging_fd = open_staging(tg.root_fd);
         if (staging_fd < 0)
                 return staging_fd;
         bool beside = !same_fs(staging_fd, dir_fd);
@@ -167,21 +156,14 @@ int publish_finish_replace(const char *clean_root, const char *path, const Stage
 
 int publish_finish(const char *clean_root, const char *src, const char *dst, const StagedFile *sf,
                    PublishResult *ret) {
-        if (!clean_root || !src || !dst || !sf)
+        if (!src || !sf)
                 return -EINVAL;
-        const char *rel = path_below(clean_root, dst);
-        if (!rel)
-                return -EINVAL;
-        const char *name;
-        g_autofree char *dir = split_rel(rel, &name);
-
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = -1;
-        int r = mkdir_below(root_fd, dir, &dir_fd);
+        _cleanup_(clean_target_done) CleanTarget tg = CLEAN_TARGET_NULL;
+        int r = clean_target_open(clean_root, dst, &tg);
         if (r < 0)
                 return r;
+        int root_fd = tg.root_fd, dir_fd = tg.dir_fd;
+        const char *name = tg.name;
         PublishResult res = sf->result;
 
         if (sf->link) {

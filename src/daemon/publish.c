@@ -527,15 +527,35 @@ static int publish_link(const char *src, int fd, int dir_fd, const char *name, P
         return 0;
 }
 
-int publish_file(const char *clean_root, PublishMode mode, const char *src, const char *dst, PublishResult *ret) {
-        if (!clean_root || !src || !dst || src[0] != '/' || mode < 0 || mode >= _PUBLISH_MODE_MAX)
+void clean_target_done(CleanTarget *t) {
+        closep(&t->root_fd);
+        closep(&t->dir_fd);
+        g_free(t->dir);
+        *t = (CleanTarget) CLEAN_TARGET_NULL;
+}
+
+int clean_target_open(const char *clean_root, const char *dst, CleanTarget *ret) {
+        if (!clean_root || !dst)
                 return -EINVAL;
         const char *rel = path_below(clean_root, dst);
         if (!rel)
                 return -EINVAL;
+        CleanTarget t = CLEAN_TARGET_NULL;
+        t.dir = split_rel(rel, &t.name);
+        t.root_fd = open_clean_root(clean_root);
+        int r = t.root_fd < 0 ? t.root_fd : mkdir_below(t.root_fd, t.dir, &t.dir_fd);
+        if (r < 0) {
+                clean_target_done(&t);
+                return r;
+        }
+        *ret = t;
+        return 0;
+}
 
-        const char *name;
-        g_autofree char *dir = split_rel(rel, &name);
+int publish_file(const char *clean_root, PublishMode mode, const char *src, const char *dst, PublishResult *ret) {
+        if (!clean_root || !src || !dst || src[0] != '/' || mode < 0 || mode >= _PUBLISH_MODE_MAX ||
+            !path_below(clean_root, dst))
+                return -EINVAL;
 
         /* Refused or gone: before any folder is made for it. */
         struct stat st;
@@ -543,13 +563,12 @@ int publish_file(const char *clean_root, PublishMode mode, const char *src, cons
         if (src_fd < 0)
                 return src_fd;
 
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = -1;
-        int r = mkdir_below(root_fd, dir, &dir_fd);
+        _cleanup_(clean_target_done) CleanTarget t = CLEAN_TARGET_NULL;
+        int r = clean_target_open(clean_root, dst, &t);
         if (r < 0)
                 return r;
+        int root_fd = t.root_fd, dir_fd = t.dir_fd;
+        const char *name = t.name;
 
         PublishResult res = {};
         if (mode == PUBLISH_HARDLINK) {
@@ -591,23 +610,15 @@ int publish_replace(const char *clean_root, const char *path, const void *data, 
 }
 
 int publish_replace_with(const char *clean_root, const char *path, const void *data, size_t len, bool sync_dir) {
-        if (!clean_root || !path || (!data && len > 0))
+        if (!data && len > 0)
                 return -EINVAL;
-        const char *rel = path_below(clean_root, path);
-        if (!rel)
-                return -EINVAL;
-
-        const char *name;
-        g_autofree char *dir = split_rel(rel, &name);
-
-        _cleanup_close_ int root_fd = open_clean_root(clean_root);
-        if (root_fd < 0)
-                return root_fd;
-        _cleanup_close_ int dir_fd = -1;
-        int r = mkdir_below(root_fd, dir, &dir_fd);
+        _cleanup_(clean_target_done) CleanTarget t = CLEAN_TARGET_NULL;
+        int r = clean_target_open(clean_root, path, &t);
         if (r < 0)
                 return r;
-        _cleanup_close_ int staging_fd = open_staging(root_fd);
+        int dir_fd = t.dir_fd;
+        const char *name = t.name;
+        _cleanup_close_ int staging_fd = open_staging(t.root_fd);
         if (staging_fd < 0)
                 return staging_fd;
 
