@@ -12,8 +12,8 @@ defaults (2 days, 60 s), it prints
   live shot     12 files renamed in -> ShotClosed of that shot
   state         bytes on disk
 
-so that the curve can be read across sizes. Trees are built once under
-$TMPDIR/shotsync-history-<N> and kept (1M files take a few minutes).
+so that the curve can be read across sizes. Trees are built once a day under
+$TMPDIR/shotsync-history-<N>-<D>-<date>-<hour> and kept (1M files take a few minutes).
 
   SHOTSYNC_BUILD_DIR=build bench/bench-history.py [--days D] [--idle S] N [N ...]
   e.g. bench/bench-history.py 0 262800 1051200"""
@@ -33,6 +33,15 @@ CAMERAS = ["Cam%02d" % i for i in range(12)]
 DAY = 86400
 
 
+def first_hour(now):
+    """The hour a day's shots (at most 4 hours of them) start: never across
+    the horizon, whose edge is now's time of day two days ago (a shot cut by
+    it would time out at the first start, and the count would be a day's
+    and a part): today's hours all past, or all to come."""
+    hour = time.localtime(now).tm_hour
+    return hour - 5 if hour >= 6 else hour + 1
+
+
 def build_tree(root, n, days, now):
     """n files: 12 cameras x days x (n / 12 / days) shots a day, one minute
     apart within the day; each folder's mtime that of its last file."""
@@ -43,7 +52,7 @@ def build_tree(root, n, days, now):
     per_day = n // (len(CAMERAS) * days) if days else 0
     today = time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
     for d in range(days):
-        start = today - (days - 1 - d) * DAY + 3600
+        start = today - (days - 1 - d) * DAY + first_hour(now) * 3600
         day = time.strftime("%Y%m%d", time.localtime(start))
         for c, cam in enumerate(CAMERAS):
             folder = os.path.join(root, cam, day)
@@ -144,8 +153,14 @@ class Run(ShotsyncTestCase):
 
 
 def measure(n, days, idle, base):
-    tree = os.path.join(base, "shotsync-history-%d-%d" % (n, days))
     now = time.time()
+    # A tree is built for a day: its last day must be today's, so that the
+    # horizon cuts it where a lab's would. Yesterday's trees go.
+    stem = "shotsync-history-%d-%d-" % (n, days)
+    tree = os.path.join(base, stem + time.strftime("%Y%m%d", time.localtime(now)) + "-%02d" % first_hour(now))
+    for old in os.listdir(base):
+        if old.startswith(stem) and os.path.join(base, old) != tree:
+            shutil.rmtree(os.path.join(base, old), ignore_errors=True)
     t = time.monotonic()
     build_tree(tree, n, days, now)
     built = time.monotonic() - t
@@ -198,6 +213,13 @@ def measure(n, days, idle, base):
                (sw1 - sw0) / span, rss / 1024, in_memory, lat[len(lat) // 2], lat[-1], state / 1024,
                " (tree built in %.0f s)" % built if built > 1 else ""), flush=True)
     finally:
+        # The live shots' files leave the cached tree: the next run's first
+        # start finds the tree as it was built.
+        for cam in CAMERAS:
+            folder = os.path.join(tree, cam, time.strftime("%Y%m%d", time.localtime(now)))
+            for name in os.listdir(folder) if os.path.isdir(folder) else ():
+                if "live" in name:
+                    os.unlink(os.path.join(folder, name))
         if os.path.islink(r.raw):
             os.unlink(r.raw)
             os.mkdir(r.raw)

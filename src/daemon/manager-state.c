@@ -379,10 +379,31 @@ void manager_want_base(Manager *m) {
         m->state_dirty = true;
 }
 
+/* Whether a commit would carry anything: a flush for other reasons (a file
+ * staged, a publish done) must not cost an empty record and its fdatasync,
+ * which a closing shot then waits for. A snapshot that failed to save is
+ * retried even with nothing new. */
+static bool state_has_changes(Manager *m) {
+        if (m->want_base || m->main_dirty || m->reset_forgotten || m->removed->len > 0 || m->forget->len > 0)
+                return true;
+        GHashTableIter it;
+        void *v;
+        g_hash_table_iter_init(&it, m->shots);
+        while (g_hash_table_iter_next(&it, NULL, &v))
+                if (((ShotData *) v)->dirty)
+                        return true;
+        g_mutex_lock(&m->save_lock);
+        bool failed = m->save_next && !m->save_queued;
+        g_mutex_unlock(&m->save_lock);
+        return failed;
+}
+
 void manager_save_state(Manager *m) {
         if (!m->state_dirty || !m->saver)
                 return;
         m->state_dirty = false;
+        if (!state_has_changes(m))
+                return;
 
         StateSnapshot *s = state_snapshot_new();
         s->seq = ++m->save_seq;

@@ -25,8 +25,15 @@ int tmpfile_create(int dir_fd, TmpFile *t);
 /* src opened read-only, never through a symlink, a regular file. */
 int open_src(const char *src, struct stat *ret_st);
 int write_all_at(int fd, const void *data, size_t len, off_t off);
-/* Copies (clones) src_fd into tmp_fd, again while src changes under it. */
-int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, bool *ret_fell_back, struct stat *ret_st);
+/* Copies (clones) src_fd into tmp_fd, again while src changes under it.
+ * With ret_unsettled, the first try does not wait for the tick of src's
+ * last change to pass; *ret_unsettled then says whether verify_settled()
+ * must vouch for the copy. */
+int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, bool *ret_fell_back, struct stat *ret_st,
+               bool *ret_unsettled);
+/* Once the tick of src's last change has passed, src still looks as when
+ * copied and holds the copy's bytes; -EAGAIN when not. */
+int verify_settled(int src_fd, int copy_fd, const struct stat *copied);
 /* The hash of what fd holds, checked like a copy. */
 int hash_stable(const char *src, int fd, PublishResult *res);
 int mkdir_below(int dir_fd, const char *rel, int *ret_fd);

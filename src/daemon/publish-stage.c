@@ -72,19 +72,38 @@ int publish_stage(const char *clean_root, PublishMode mode, const char *src, con
                 return r;
         struct stat copied;
         bool fell_back = false;
-        r = stage_copy(src, src_fd, t.fd, mode == PUBLISH_REFLINK, &fell_back, &copied);
-        if (r < 0)
-                return r;
-        /* The capture time, for whoever browses the clean tree. */
-        const struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, copied.st_mtim };
-        if (fchmod(t.fd, CLEAN_FILE_MODE) < 0 || futimens(t.fd, ts) < 0)
-                return negative_errno();
-        /* The disk writes while the CPU hashes: the fsync then waits for
-         * less (publish_stage_sync(), maybe after many files written). */
-        (void) sync_file_range(t.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        r = file_sha256(t.fd, sf.result.sha256, &sf.result.size);
-        if (r < 0)
-                return r;
+        /* A shot's last file is staged the moment it arrives, often within
+         * the coarse clock's tick of its rename: rather than wait for that
+         * tick to pass first, copy and hash at once and check afterwards
+         * (by then the tick is mostly over), copying again the careful way
+         * only if the file was written to meanwhile. */
+        for (bool careful = false;; careful = true) {
+                bool unsettled = false;
+                r = stage_copy(src, src_fd, t.fd, mode == PUBLISH_REFLINK, &fell_back, &copied,
+                               careful ? NULL : &unsettled);
+                if (r < 0)
+                        return r;
+                /* The capture time, for whoever browses the clean tree. */
+                const struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, copied.st_mtim };
+                if (fchmod(t.fd, CLEAN_FILE_MODE) < 0 || futimens(t.fd, ts) < 0)
+                        return negative_errno();
+                /* The disk writes while the CPU hashes: the fsync then waits for
+                 * less (publish_stage_sync(), maybe after many files written). */
+                (void) sync_file_range(t.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                r = file_sha256(t.fd, sf.result.sha256, &sf.result.size);
+                if (r < 0)
+                        return r;
+                if (!unsettled)
+                        break;
+                r = verify_settled(src_fd, t.fd, &copied);
+                if (r != -EAGAIN) {
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+                if (ftruncate(t.fd, 0) < 0)
+                        return negative_errno();
+        }
         sf.result.fell_back = fell_back;
         sf.tmp = beside ? rel_join(dir, t.name) : rel_join(STAGING_DIR, t.name);
         t.name[0] = 0; /* kept for publish_finish() */

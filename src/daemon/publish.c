@@ -117,24 +117,77 @@ static bool stat_changed(const struct stat *a, const struct stat *b) {
 
 /* The kernel stamps ctime from a coarse clock, and a write within the tick
  * of the last change leaves ctime as it was: a copy taken then could be torn
- * by such a write, unseen by stat_changed(). So the first look waits for the
- * tick of the file's last change to pass (a few ms, only for a file changed
- * that recently); any later write then moves ctime. A ctime far ahead (the
- * clock was set back) is not waited for. */
+ * by such a write, unseen by stat_changed(). */
+static bool changed_this_tick(const struct stat *st, struct timespec *ret_coarse) {
+        struct timespec now;
+        if (clock_gettime(CLOCK_REALTIME_COARSE, &now) < 0)
+                return false;
+        if (ret_coarse)
+                *ret_coarse = now;
+        /* A ctime far ahead (the clock was set back) is not waited for
+         * either: fstat_settled() gives up after a few ticks. */
+        return st->st_ctim.tv_sec > now.tv_sec || (st->st_ctim.tv_sec == now.tv_sec && st->st_ctim.tv_nsec >= now.tv_nsec);
+}
+
+/* So a look waits for the tick of the file's last change to pass (a few
+ * ms, only for a file changed that recently); any later write then moves
+ * ctime. */
 static int fstat_settled(int fd, struct stat *st) {
         struct timespec res = { 0, 4 * 1000 * 1000 };
         (void) clock_getres(CLOCK_REALTIME_COARSE, &res);
+        const int64_t tick = (int64_t) res.tv_sec * 1000000000 + res.tv_nsec;
         for (unsigned i = 0;; i++) {
                 if (fstat(fd, st) < 0)
                         return negative_errno();
-                struct timespec now;
-                if (i >= 16 || clock_gettime(CLOCK_REALTIME_COARSE, &now) < 0)
+                struct timespec coarse, fine;
+                if (i >= 16 || !changed_this_tick(st, &coarse) || clock_gettime(CLOCK_REALTIME, &fine) < 0)
                         return 0;
-                if (st->st_ctim.tv_sec < now.tv_sec ||
-                    (st->st_ctim.tv_sec == now.tv_sec && st->st_ctim.tv_nsec < now.tv_nsec))
-                        return 0;
-                (void) nanosleep(&res, NULL);
+                /* The coarse clock moves at the next tick, res after the
+                 * last: sleep what is left of this one, not a whole tick. */
+                int64_t left = (int64_t) (coarse.tv_sec - fine.tv_sec) * 1000000000 + (coarse.tv_nsec - fine.tv_nsec) + tick;
+                left = CLAMP(left, 0, tick) + 20 * 1000;
+                struct timespec d = { left / 1000000000, left % 1000000000 };
+                (void) nanosleep(&d, NULL);
         }
+}
+
+/* Whether two files hold the same size bytes (and no more). */
+static int same_bytes(int a, int b, uint64_t size) {
+        g_autofree char *buf = g_malloc(2 * IO_CHUNK);
+        char *x = buf, *y = buf + IO_CHUNK;
+        for (uint64_t off = 0;;) {
+                ssize_t n = pread(a, x, IO_CHUNK, (off_t) off);
+                ssize_t m = n < 0 ? 0 : pread(b, y, (size_t) n, (off_t) off);
+                if (n < 0 || m < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (m != n || memcmp(x, y, (size_t) n) != 0)
+                        return 0;
+                if (n == 0) {
+                        struct stat st;
+                        if (fstat(b, &st) < 0)
+                                return negative_errno();
+                        return off == size && (uint64_t) st.st_size == size;
+                }
+                off += (uint64_t) n;
+        }
+}
+
+int verify_settled(int src_fd, int copy_fd, const struct stat *copied) {
+        struct stat settled, after;
+        int r = fstat_settled(src_fd, &settled);
+        if (r < 0)
+                return r;
+        if (stat_changed(copied, &settled))
+                return -EAGAIN;
+        r = same_bytes(src_fd, copy_fd, (uint64_t) settled.st_size);
+        if (r <= 0)
+                return r < 0 ? r : -EAGAIN;
+        if (fstat(src_fd, &after) < 0)
+                return negative_errno();
+        return stat_changed(&settled, &after) ? -EAGAIN : 0;
 }
 
 int write_all_at(int fd, const void *data, size_t len, off_t off) {
@@ -202,8 +255,8 @@ static int copy_data(int in_fd, int out_fd, uint64_t expected, uint64_t *ret_siz
  * src looked the same before and after it. The first attempt reads src_fd
  * (opened and checked by the caller); later ones open src afresh, since a
  * sync client may have renamed a new version over it. */
-int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, bool *ret_fell_back,
-                      struct stat *ret_st) {
+int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, bool *ret_fell_back, struct stat *ret_st,
+               bool *ret_unsettled) {
         bool cloning = reflink;
         for (unsigned attempt = 1;; attempt++) {
                 struct stat before, after;
@@ -216,9 +269,16 @@ int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, bool *ret_
                         if (ftruncate(tmp_fd, 0) < 0)
                                 return negative_errno();
                 }
-                int k = fstat_settled(fd, &before);
-                if (k < 0)
-                        return k;
+                bool unsettled = false;
+                if (ret_unsettled && attempt == 1) {
+                        if (fstat(fd, &before) < 0)
+                                return negative_errno();
+                        unsettled = changed_this_tick(&before, NULL);
+                } else {
+                        int k = fstat_settled(fd, &before);
+                        if (k < 0)
+                                return k;
+                }
 
                 uint64_t size = 0;
                 bool copied = false;
@@ -248,6 +308,8 @@ int stage_copy(const char *src, int src_fd, int tmp_fd, bool reflink, bool *ret_
                         return negative_errno();
                 if (!stat_changed(&before, &after) && size == (uint64_t) after.st_size) {
                         *ret_st = after;
+                        if (ret_unsettled)
+                                *ret_unsettled = unsettled;
                         return 0;
                 }
                 if (attempt >= COPY_ATTEMPTS)
@@ -414,7 +476,7 @@ static int copy_via(int stage_fd, int dir_fd, const char *name, const char *src,
 
         struct stat st;
         bool fell_back = false;
-        r = stage_copy(src, src_fd, t.fd, reflink, &fell_back, &st);
+        r = stage_copy(src, src_fd, t.fd, reflink, &fell_back, &st, NULL);
         if (r < 0)
                 return r;
         r = tmpfile_finish(t.fd, &st.st_mtim);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/statfs.h>
 
 #include "publish.h"
@@ -591,6 +592,101 @@ static void test_src_vanishes(Fixture *f, const void *data) {
         }
 }
 
+/* Stores into a shared mapping of src whose page is already dirty: no
+ * page fault, so neither mtime nor ctime moves, only the bytes. in_tick:
+ * src's last change was still in the coarse clock's current tick when the
+ * copy had been taken, so the copy had to be checked after the fact. */
+static struct {
+        char *map;
+        unsigned calls;
+        bool in_tick;
+} store;
+
+static void hook_store_via_map(const char *src, unsigned attempt) {
+        if (store.calls++ > 0)
+                return;
+        struct stat before, after;
+        struct timespec now;
+        g_assert_cmpint(stat(src, &before), ==, 0);
+        g_assert_cmpint(clock_gettime(CLOCK_REALTIME_COARSE, &now), ==, 0);
+        memcpy(store.map, "xyz", 3);
+        g_assert_cmpint(stat(src, &after), ==, 0);
+        store.in_tick = (before.st_ctim.tv_sec > now.tv_sec ||
+                         (before.st_ctim.tv_sec == now.tv_sec && before.st_ctim.tv_nsec >= now.tv_nsec)) &&
+                        before.st_ctim.tv_sec == after.st_ctim.tv_sec && before.st_ctim.tv_nsec == after.st_ctim.tv_nsec;
+}
+
+/* A file staged within the coarse clock's tick of its last change (a
+ * shot's last file, just renamed in) is copied at once, not after that
+ * tick, and checked once the tick has passed: bytes that changed unseen by
+ * stat meanwhile (a write through a mapping, a write whose time was stamped
+ * before the copy began) are copied again, never staged stale or torn.
+ * Rounds until a few stores fell in the tick (most do: a round takes µs). */
+static void test_stage_changed_unseen(Fixture *f, const void *data) {
+        const PublishMode modes[] = { PUBLISH_COPY, PUBLISH_REFLINK };
+        g_autofree char *sha_old = sha256_of("abc", 3);
+        g_autofree char *sha_new = sha256_of("xyz", 3);
+        g_autofree char *dir = g_build_filename(f->raw, "Cam", NULL);
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+                unsigned in_tick = 0;
+                for (unsigned round = 0; round < 200 && in_tick < 3; round++) {
+                        g_autofree char *src = g_strdup_printf("%s/m%zu-%u.tif", dir, i, round);
+                        g_autofree char *dname = g_strdup_printf("m%zu-%u.tif", i, round);
+                        g_autofree char *dst = dst_path(f, dname);
+                        StagedFile sf = {};
+                        PublishResult r;
+
+                        int fd = open(src, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                        g_assert_cmpint(fd, >=, 0);
+                        g_assert_cmpint(ftruncate(fd, 3), ==, 0);
+                        store.map = mmap(NULL, 3, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                        g_assert_true(store.map != MAP_FAILED);
+                        g_assert_cmpint(close(fd), ==, 0);
+                        memcpy(store.map, "abc", 3); /* the page fault: dirty and writable from now on */
+
+                        store.calls = 0;
+                        store.in_tick = false;
+                        publish_test_after_copy = hook_store_via_map;
+                        g_assert_cmpint(publish_stage(f->clean, modes[i], src, dst, &sf), ==, 0);
+                        publish_test_after_copy = NULL;
+                        g_assert_cmpint(munmap(store.map, 3), ==, 0);
+                        if (store.in_tick) {
+                                in_tick++;
+                                g_assert_cmpuint(store.calls, ==, 2);
+                                g_assert_cmpstr(sf.result.sha256, ==, sha_new);
+                        } else
+                                g_assert_true(streq(sf.result.sha256, sha_new) || streq(sf.result.sha256, sha_old));
+                        g_assert_cmpint(publish_stage_sync(f->clean, &sf), ==, 0);
+                        g_assert_cmpint(publish_finish(f->clean, src, dst, &sf, &r), ==, 0);
+                        staged_file_clear(&sf);
+                        assert_content(dst, streq(r.sha256, sha_new) ? "xyz" : "abc", 3);
+                        assert_no_leftovers(f, dst);
+                }
+                g_test_message("mode %d: %u stores within the tick", modes[i], in_tick);
+                g_assert_cmpuint(in_tick, >, 0);
+        }
+}
+
+/* A file left alone is staged in one copy, however recent. */
+static void test_stage_recent(Fixture *f, const void *data) {
+        g_autofree char *src = raw_file(f, "Cam/s.tif", "abc", 3);
+        g_autofree char *dst = dst_path(f, "s.tif");
+        StagedFile sf = {};
+        PublishResult r;
+
+        hook = (typeof(hook)) {};
+        publish_test_after_copy = hook_change;
+        g_assert_cmpint(publish_stage(f->clean, PUBLISH_COPY, src, dst, &sf), ==, 0);
+        publish_test_after_copy = NULL;
+        g_assert_cmpuint(hook.calls, ==, 1);
+        g_assert_cmpstr(sf.result.sha256, ==, SHA_ABC);
+        g_assert_cmpint(publish_finish(f->clean, src, dst, &sf, &r), ==, 0);
+        staged_file_clear(&sf);
+        assert_content(dst, "abc", 3);
+        assert_no_leftovers(f, dst);
+}
+
 static void test_enospc(Fixture *f, const void *data) {
         if (!mount_tmpfs(f, f->clean, "size=64k"))
                 return;
@@ -907,6 +1003,8 @@ int main(int argc, char **argv) {
         TEST("src-changes-once", test_src_changes_once);
         TEST("src-never-settles", test_src_never_settles);
         TEST("src-vanishes", test_src_vanishes);
+        TEST("stage-changed-unseen", test_stage_changed_unseen);
+        TEST("stage-recent", test_stage_recent);
         TEST("enospc", test_enospc);
         TEST("read-only", test_read_only);
         TEST("other-fs-below-root", test_other_fs_below_root);
