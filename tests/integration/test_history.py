@@ -77,6 +77,21 @@ class TestHistory(ShotsyncTestCase):
                 for d in old_days:
                     self.assertNotIn(d, text, name)
 
+    def test_journal_records_carry_changes(self):
+        """Each state commit records something: a flush for other reasons (a
+        file staged ahead of publishing, a shot published) costs no empty
+        record and no fdatasync on the way of the next shot."""
+        self.start_daemon()
+        self.wait_initial_scan()
+        for n in range(3):
+            self.recent_shot(-300 + 100 * n, n)
+            self.wait(lambda: self.has_manifest(self.shot(n + 1)), what="shot %d published" % (n + 1))
+        self.stop_daemon()
+        with open(os.path.join(self.state, "journal")) as f:
+            records = [json.loads(line.split(" ", 1)[1]) for line in f]
+        self.assertGreater(len(records), 0)
+        self.assertEqual([r for r in records if set(r) == {"seq"}], [])
+
     def test_arriving_old_file_is_said(self):
         """A file that arrives with an mtime beyond the horizon (a copy that
         kept its date): history, said once on the bus and in the journal."""
