@@ -86,8 +86,11 @@ void manager_clocks_load(Manager *m, StateSnapshot *st) {
 void manager_clocks_save(Manager *m, StateSnapshot *s) {
         g_free(s->clock_reference);
         s->clock_reference = g_strdup(engine_get_reference(m->engine));
-        for (uint32_t i = 0; i < engine_n_cameras(m->engine); i++)
-                state_snapshot_add_clock(s, engine_camera_name(m->engine, i), engine_camera_clock(m->engine, i));
+        for (uint32_t i = 0; i < engine_n_cameras(m->engine); i++) {
+                const EngineClock *c = engine_camera_clock(m->engine, i);
+                if (!engine_clock_is_fresh(c))
+                        state_snapshot_add_clock(s, engine_camera_name(m->engine, i), c);
+        }
         /* Saved estimates of cameras that did not come back keep waiting. */
         if (m->saved_clocks) {
                 GHashTableIter it;

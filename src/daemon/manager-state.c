@@ -418,7 +418,8 @@ void manager_save_state(Manager *m) {
         m->reset_forgotten = false;
         s->last_shot = g_strdup(m->last_shot);
         engine_foreach_counter(m->engine, add_counter, s);
-        manager_clocks_save(m, s);
+        if (s->write_main)
+                manager_clocks_save(m, s);
 
         GHashTableIter it;
         void *v;

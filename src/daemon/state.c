@@ -134,18 +134,20 @@ void state_snapshot_absorb(StateSnapshot *newer, StateSnapshot *older) {
         }
         newer->full = older->full;
         newer->drop_legacy = newer->drop_legacy || older->drop_legacy;
+        /* Clocks come with the main file: a newer one without it keeps the
+         * older one's (which may hold none, every clock being fresh). */
+        if (!newer->write_main && older->write_main) {
+                state_clocks_clear(newer);
+                newer->clocks = g_steal_pointer(&older->clocks);
+                newer->n_clocks = older->n_clocks;
+                older->n_clocks = 0;
+                newer->clock_reference = g_steal_pointer(&older->clock_reference);
+        }
         newer->write_main = newer->write_main || older->write_main;
         if (!newer->last_shot)
                 newer->last_shot = g_steal_pointer(&older->last_shot);
         if (!newer->raw_root)
                 newer->raw_root = g_steal_pointer(&older->raw_root);
-        if (newer->n_clocks == 0 && older->n_clocks > 0) {
-                newer->clocks = g_steal_pointer(&older->clocks);
-                newer->n_clocks = older->n_clocks;
-                older->n_clocks = 0;
-                g_free(newer->clock_reference);
-                newer->clock_reference = g_steal_pointer(&older->clock_reference);
-        }
         if (newer->reset_forgotten)
                 older->n_forget = 0; /* forgotten in the old root, before the reset */
         else if (older->reset_forgotten)

@@ -53,6 +53,12 @@ void clock_reset(EngineClock *c, bool configured, nsec_t seed) {
         };
 }
 
+bool engine_clock_is_fresh(const EngineClock *c) {
+        return c->observed == 0 && c->samples == 0 && c->n_recent == 0 && c->n_run == 0 &&
+               c->n_hypotheses == 0 && c->changed_at == 0 && c->deviation == 0 &&
+               c->offset == (c->configured ? c->seed : 0) && c->trusted == c->configured;
+}
+
 nsec_t clock_tolerance(const EngineClock *c) {
         return MAX(CLOCK_TOLERANCE_MIN, c->spread * CLOCK_TOLERANCE_SIGMAS);
 }

@@ -223,6 +223,9 @@ const char *engine_get_reference(const Engine *e);
  * learned from when learning is on). Changing it starts learning again. */
 int engine_set_camera_clock(Engine *e, uint32_t camera, bool configured, nsec_t seed);
 const EngineClock *engine_camera_clock(const Engine *e, uint32_t camera);
+/* Nothing observed since it was configured or reset: saving it would add
+ * nothing to what the configuration gives at start. */
+bool engine_clock_is_fresh(const EngineClock *c);
 /* The offset that groups the camera's files now. */
 nsec_t engine_camera_offset(const Engine *e, uint32_t camera);
 /* Puts back a saved estimate: -ESTALE when it was learned from another

@@ -944,8 +944,11 @@ static void play_shot(Fixture *f, unsigned k, double frog) {
 static void test_clock_learning(Fixture *f, const void *data) {
         cam(f, "Ref", 1, true);
         cam(f, "FROG", 1, true);
+        /* Nothing to save yet: the configuration says all there is. */
+        g_assert_true(engine_clock_is_fresh(clock_of(f, "FROG")));
 
         play_shot(f, 0, 9.1);
+        g_assert_false(engine_clock_is_fresh(clock_of(f, "FROG")));
         play_shot(f, 1, 8.8);
         EXPECT(f, "open 20251211-001", "assign 20251211-001 Ref/s00.tif", "assign 20251211-001 FROG/f00.tif",
                "close 20251211-001 complete", "open 20251211-002", "assign 20251211-002 Ref/s01.tif",
@@ -977,6 +980,7 @@ static void test_clock_configured_and_frozen(Fixture *f, const void *data) {
         g_assert_cmpint(engine_set_camera_clock(f->e, frog, true, 9 * S), ==, 1);
         g_assert_cmpint(engine_set_camera_clock(f->e, frog, true, 9 * S), ==, 0);
         g_assert_cmpfloat(offset_of(f, "FROG"), ==, 9);
+        g_assert_true(engine_clock_is_fresh(clock_of(f, "FROG")));
 
         play_shot(f, 0, 9.4);
         play_shot(f, 1, 9.6);

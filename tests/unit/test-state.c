@@ -141,6 +141,43 @@ static void test_absorb(void) {
         g_assert_cmpuint(newer->n_forget, ==, 1);
 }
 
+/* Clocks travel with the main file: a newer snapshot that writes it says
+ * what the clocks are, even none (all learned again after the reference
+ * changed); one that does not keeps the older one's. */
+static void test_absorb_clocks(void) {
+        EngineClock learned = { .offset = 9000000000, .samples = 9, .observed = 9, .trusted = true };
+        g_autoptr(StateSnapshot) older = state_snapshot_new();
+        older->write_main = true;
+        older->clock_reference = g_strdup("Trig");
+        state_snapshot_add_clock(older, "FROG", &learned);
+        g_autoptr(StateSnapshot) newer = state_snapshot_new();
+        newer->write_main = true;
+        newer->clock_reference = g_strdup("Lanex5");
+        state_snapshot_absorb(newer, older);
+        g_assert_cmpuint(newer->n_clocks, ==, 0);
+        g_assert_cmpstr(newer->clock_reference, ==, "Lanex5");
+
+        g_autoptr(StateSnapshot) older2 = state_snapshot_new();
+        older2->write_main = true;
+        older2->clock_reference = g_strdup("Trig");
+        /* Many cameras (a folder each, no [Camera] group): grown by doubling. */
+        for (unsigned i = 0; i < 10000; i++) {
+                g_autofree char *name = g_strdup_printf("Cam%05u", i);
+                learned.offset = i;
+                state_snapshot_add_clock(older2, name, &learned);
+        }
+        g_autoptr(StateSnapshot) newer2 = state_snapshot_new();
+        state_snapshot_absorb(newer2, older2);
+        g_assert_true(newer2->write_main);
+        g_assert_cmpuint(newer2->n_clocks, ==, 10000);
+        g_assert_cmpstr(newer2->clocks[9999].camera, ==, "Cam09999");
+        g_assert_cmpint(newer2->clocks[4242].clock.offset, ==, 4242);
+        g_assert_cmpstr(newer2->clock_reference, ==, "Trig");
+        /* More after the move still grows the array it came with. */
+        state_snapshot_add_clock(newer2, "Extra", &learned);
+        g_assert_cmpstr(newer2->clocks[10000].camera, ==, "Extra");
+}
+
 static void count_key(const StateForgotten *k, void *userdata) {
         g_assert_cmpint(k->dt, ==, (int64_t) k->id.a * 1000);
         (*(unsigned *) userdata)++;
@@ -333,6 +370,7 @@ int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/state/round-trip", test_round_trip);
         g_test_add_func("/state/absorb", test_absorb);
+        g_test_add_func("/state/absorb-clocks", test_absorb_clocks);
         g_test_add_func("/state/clocks", test_clocks);
         g_test_add_func("/state/files", test_files);
         g_test_add_func("/state/upgrade-from-v3", test_upgrade_from_v3);
