@@ -19,17 +19,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
-import shotsynctest  # noqa: E402
+from benchlib import pct  # noqa: E402
 from shotsynctest import BUS_IFACE, BUS_PATH, DATE, T0, Gio, ShotsyncTestCase, wait_until  # noqa: E402
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
 def fmt(name, ms):

@@ -23,39 +23,19 @@ with real-time priority.
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-os.environ.setdefault("SHOTSYNC_SOURCE_DIR", os.path.join(HERE, ".."))
-
+from benchlib import ProductionFire, pct
 import shotsynctest  # noqa: E402
 from test_fire_at import Host  # noqa: E402
 
 
-class BenchHost(Host):
-    download = False
-
-    def config_text(self):
-        text = super().config_text()
-        if not self.download:
-            text = text.replace("Download=true", "Download=false")
-        return text.replace("SetClock=true", "SetClock=false")
-
-    def start_daemon(self, *args, **kwargs):
-        # Debug logging is for tests; measure what runs in production.
-        return super().start_daemon("--log-level=info", *args, **kwargs)
-
-
-def pct(values, p):
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    return s[max(0, math.ceil(p / 100.0 * len(s)) - 1)]
+class BenchHost(ProductionFire, Host):
+    pass
 
 
 def summary(name, values, unit="us"):

@@ -24,7 +24,6 @@ static char *seconds(int64_t usec) {
 
 int verb_clocks(int argc, char **argv) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         _cleanup_(table_freep) Table *t = table_new("CAMERA", "OFFSET", "SPREAD", "SAMPLES", "LAST CHANGE", NULL);
         g_autoptr(JsonNode) props = NULL;
         g_autoptr(JsonArray) out = json_array_new();
@@ -32,18 +31,9 @@ int verb_clocks(int argc, char **argv) {
         int r = ctl_connect(&bus);
         if (r > 0)
                 return r;
-        r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
-                                           "GetAll");
-        if (r >= 0)
-                r = sd_bus_message_append(call, "s", BUS_INTERFACE);
-        if (r < 0)
-                return ctl_bad_reply("GetAll", r);
-        r = ctl_call(bus, call, 0, "read the clocks of shotsyncd", NULL, &reply);
+        r = ctl_get_properties(bus, "read the clocks of shotsyncd", &props);
         if (r > 0)
                 return r;
-        r = bus_message_read_json(reply, &props);
-        if (r < 0 || !JSON_NODE_HOLDS_OBJECT(props))
-                return ctl_bad_reply("GetAll", r);
         JsonObject *p = json_node_get_object(props);
         JsonObject *clocks = json_get_object(p, "CameraClocks"), *changes = json_get_object(p, "CameraClockChanges");
         if (!clocks) {

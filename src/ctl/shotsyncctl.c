@@ -227,6 +227,26 @@ int ctl_call(sd_bus *bus, sd_bus_message *call, uint64_t timeout, const char *ac
         return 0;
 }
 
+int ctl_get_properties(sd_bus *bus, const char *action, JsonNode **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
+        g_autoptr(JsonNode) props = NULL;
+
+        int r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
+                                               "GetAll");
+        if (r >= 0)
+                r = sd_bus_message_append(call, "s", BUS_INTERFACE);
+        if (r < 0)
+                return ctl_bad_reply("GetAll", r);
+        r = ctl_call(bus, call, 0, action, NULL, &reply);
+        if (r > 0)
+                return r;
+        r = bus_message_read_json(reply, &props);
+        if (r < 0 || !JSON_NODE_HOLDS_OBJECT(props))
+                return ctl_bad_reply("GetAll", r);
+        *ret = g_steal_pointer(&props);
+        return 0;
+}
+
 int ctl_bad_reply(const char *what, int error) {
         errno = error < 0 ? -error : EBADMSG;
         fprintf(stderr, "Unexpected reply from shotsyncd to %s: %m.\n", what);
@@ -298,24 +318,14 @@ static void print_status(JsonObject *p) {
 
 int verb_status(int argc, char **argv) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         g_autoptr(JsonNode) props = NULL;
 
         int r = ctl_connect(&bus);
         if (r > 0)
                 return r;
-        r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
-                                           "GetAll");
-        if (r >= 0)
-                r = sd_bus_message_append(call, "s", BUS_INTERFACE);
-        if (r < 0)
-                return ctl_bad_reply("GetAll", r);
-        r = ctl_call(bus, call, 0, "read the status of shotsyncd", NULL, &reply);
+        r = ctl_get_properties(bus, "read the status of shotsyncd", &props);
         if (r > 0)
                 return r;
-        r = bus_message_read_json(reply, &props);
-        if (r < 0 || !JSON_NODE_HOLDS_OBJECT(props))
-                return ctl_bad_reply("GetAll", r);
 
         if (arg_json)
                 return json_print(props, arg_json) < 0 ? CTL_EXIT_FAILURE : 0;

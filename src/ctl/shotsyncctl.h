@@ -106,6 +106,11 @@ int ctl_call(sd_bus *bus, sd_bus_message *call, uint64_t timeout, const char *ac
 /* A new method call on shotsyncd's object and interface, or a negative errno. */
 int ctl_new_call(sd_bus *bus, const char *member, sd_bus_message **ret);
 
+/* Every property of the interface as one JSON object. On failure prints a
+ * sentence and returns the exit status (> 0); 0 with *ret set on success.
+ * 'action' as for ctl_call(). */
+int ctl_get_properties(sd_bus *bus, const char *action, JsonNode **ret);
+
 /* Prints "Unexpected reply from shotsyncd …" for a reply that cannot be
  * read; returns CTL_EXIT_FAILURE. */
 int ctl_bad_reply(const char *what, int error);

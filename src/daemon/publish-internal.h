@@ -56,3 +56,7 @@ typedef struct CleanTarget {
 #define CLEAN_TARGET_NULL { .root_fd = -1, .dir_fd = -1 }
 int clean_target_open(const char *clean_root, const char *dst, CleanTarget *ret);
 void clean_target_done(CleanTarget *t);
+/* The arguments of publish_file() and publish_stage() checked, src opened
+ * (refused or gone: before any folder is made for it), then dst's target. */
+int publish_open(const char *clean_root, PublishMode mode, const char *src, const char *dst, int *ret_src_fd,
+                 struct stat *ret_st, CleanTarget *ret_target);

@@ -25,16 +25,10 @@ static char *rel_join(const char *dir, const char *name) {
 }
 
 int publish_stage(const char *clean_root, PublishMode mode, const char *src, const char *dst, StagedFile *ret) {
-        if (!clean_root || !src || !dst || src[0] != '/' || mode < 0 || mode >= _PUBLISH_MODE_MAX ||
-            !path_below(clean_root, dst))
-                return -EINVAL;
-
         struct stat st;
-        _cleanup_close_ int src_fd = open_src(src, &st);
-        if (src_fd < 0)
-                return src_fd;
+        _cleanup_close_ int src_fd = -1;
         _cleanup_(clean_target_done) CleanTarget tg = CLEAN_TARGET_NULL;
-        int r = clean_target_open(clean_root, dst, &tg);
+        int r = publish_open(clean_root, mode, src, dst, &src_fd, &st, &tg);
         if (r < 0)
                 return r;
         int root_fd = tg.root_fd, dir_fd = tg.dir_fd;

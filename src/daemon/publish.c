@@ -614,19 +614,27 @@ int clean_target_open(const char *clean_root, const char *dst, CleanTarget *ret)
         return 0;
 }
 
-int publish_file(const char *clean_root, PublishMode mode, const char *src, const char *dst, PublishResult *ret) {
+int publish_open(const char *clean_root, PublishMode mode, const char *src, const char *dst, int *ret_src_fd,
+                 struct stat *ret_st, CleanTarget *ret_target) {
         if (!clean_root || !src || !dst || src[0] != '/' || mode < 0 || mode >= _PUBLISH_MODE_MAX ||
             !path_below(clean_root, dst))
                 return -EINVAL;
 
-        /* Refused or gone: before any folder is made for it. */
-        struct stat st;
-        _cleanup_close_ int src_fd = open_src(src, &st);
+        _cleanup_close_ int src_fd = open_src(src, ret_st);
         if (src_fd < 0)
                 return src_fd;
+        int r = clean_target_open(clean_root, dst, ret_target);
+        if (r < 0)
+                return r;
+        *ret_src_fd = TAKE_FD(src_fd);
+        return 0;
+}
 
+int publish_file(const char *clean_root, PublishMode mode, const char *src, const char *dst, PublishResult *ret) {
+        struct stat st;
+        _cleanup_close_ int src_fd = -1;
         _cleanup_(clean_target_done) CleanTarget t = CLEAN_TARGET_NULL;
-        int r = clean_target_open(clean_root, dst, &t);
+        int r = publish_open(clean_root, mode, src, dst, &src_fd, &st, &t);
         if (r < 0)
                 return r;
         int root_fd = t.root_fd, dir_fd = t.dir_fd;
