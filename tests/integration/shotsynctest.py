@@ -5,8 +5,8 @@ configuration includes the project's policy file verbatim, and a fake
 NOTIFY_SOCKET to see READY=1. Every wait has a deadline; nothing sleeps a
 fixed time. Run with Debian's /usr/bin/python3 (python3-gi)."""
 
+import hashlib
 import ctypes
-import errno
 import json
 import os
 import select
@@ -82,6 +82,14 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
   <include>{policy}</include>
 </busconfig>
 """
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 22), b""):
+            h.update(b)
+    return h.hexdigest()
 
 
 def wait_until(cond, timeout=DEFAULT_TIMEOUT, what="condition", context=None):
@@ -590,6 +598,29 @@ CleanRoot={clean}
         v = conn.call_sync(BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "Get",
                            GLib.Variant("(ss)", (BUS_IFACE, name)), None, Gio.DBusCallFlags.NONE, 10000, None)
         return v.unpack()[0]
+
+    def shot(self, n, date=None):
+        return "%s-%03d" % (date or DATE, n)
+
+    def fates(self, path):
+        """How the bus told the fate of a raw file, each time: assigned:<shot>,
+        orphan or ignored:<reason>."""
+        out = []
+        for name, p in self.signals.items:
+            if name == "ImageAssigned" and p[2] == path:
+                out.append("assigned:" + p[0])
+            elif name == "ImageOrphaned" and p[1] == path:
+                out.append("orphan")
+            elif name == "ImageIgnored" and p[1] == path:
+                out.append("ignored:" + p[2])
+        return out
+
+    def fate(self, path):
+        f = self.fates(path)
+        return f[0] if f else None
+
+    def wait_fate(self, path):
+        return self.wait(lambda: self.fate(path), what="the fate of " + path)
 
     def wait_signal(self, name, pred=lambda p: True, timeout=DEFAULT_TIMEOUT):
         return self.wait(lambda: self.signals.find(name, pred), timeout, "signal " + name)

@@ -24,9 +24,6 @@ def usec(offset):
 
 
 class TestBus(ShotsyncTestCase):
-    def shot(self, n):
-        return "%s-%03d" % (DATE, n)
-
     def test_properties(self):
         self.start_daemon()
         self.assertRegex(self.get_property("Version"), r"^\d+\.\d+")

@@ -4,20 +4,13 @@
 client plays them, checked against the clean tree and the manifests byte for
 byte (SPEC §2, §3, §6)."""
 
-import hashlib
-import json
 import os
 import random
 import signal
 import subprocess
 import time
 
-from shotsynctest import DAEMON, DATE, T0, ShotsyncTestCase, main
-
-
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+from shotsynctest import DAEMON, DATE, ShotsyncTestCase, T0, main, sha256_file
 
 
 def hhmmss(offset, base=T0):
@@ -45,9 +38,9 @@ class TestCore(ShotsyncTestCase):
         for key in ("id", "date", "number", "status", "trigger", "window", "files", "missing", "timing", "metadata"):
             self.assertIn(key, m)
         for f in m["files"]:
-            self.assertEqual(f["sha256"], sha256(f["clean_path"]))
+            self.assertEqual(f["sha256"], sha256_file(f["clean_path"]))
             self.assertEqual(f["size"], os.path.getsize(f["clean_path"]))
-            self.assertEqual(f["sha256"], sha256(f["raw_path"]))
+            self.assertEqual(f["sha256"], sha256_file(f["raw_path"]))
             self.assertTrue(f["clean_path"].startswith(self.clean + "/"))
         return m
 
@@ -374,11 +367,11 @@ Files=*_near.tif;*_far.tif
         self.timeout = 6
         self.write_config()
         paths = [self.drop("Trig", "shot.tif", 0.0, how="quiet"), self.drop("A", "a.tif", 1.0, how="quiet")]
-        before = {p: (os.stat(p).st_mtime_ns, os.stat(p).st_size, sha256(p), os.stat(p).st_mode) for p in paths}
+        before = {p: (os.stat(p).st_mtime_ns, os.stat(p).st_size, sha256_file(p), os.stat(p).st_mode) for p in paths}
         self.start_daemon()
         self.wait(lambda: self.has_manifest(DATE + "-001"), timeout=30)
         self.stop_daemon()
-        after = {p: (os.stat(p).st_mtime_ns, os.stat(p).st_size, sha256(p), os.stat(p).st_mode) for p in paths}
+        after = {p: (os.stat(p).st_mtime_ns, os.stat(p).st_size, sha256_file(p), os.stat(p).st_mode) for p in paths}
         self.assertEqual(before, after)
 
 

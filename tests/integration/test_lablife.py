@@ -13,44 +13,10 @@ import subprocess
 import time
 
 from fakecams import FakecamMixin
-from shotsynctest import DAEMON, DAEMON_WRAPPER, DATE, T0, ShotsyncTestCase, main, wait_until
+from shotsynctest import DAEMON, DAEMON_WRAPPER, DATE, ShotsyncTestCase, T0, main, sha256_file, wait_until
 
 
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-class LabCase(ShotsyncTestCase):
-    def shot(self, n, date=DATE):
-        return "%s-%03d" % (date, n)
-
-    def fate(self, path):
-        for name, p in self.signals.items:
-            if name == "ImageAssigned" and p[2] == path:
-                return "assigned:" + p[0]
-            if name == "ImageOrphaned" and p[1] == path:
-                return "orphan"
-            if name == "ImageIgnored" and p[1] == path:
-                return "ignored:" + p[2]
-        return None
-
-    def fates(self, path):
-        out = []
-        for name, p in self.signals.items:
-            if name == "ImageAssigned" and p[2] == path:
-                out.append("assigned:" + p[0])
-            elif name == "ImageOrphaned" and p[1] == path:
-                out.append("orphan")
-            elif name == "ImageIgnored" and p[1] == path:
-                out.append("ignored:" + p[2])
-        return out
-
-    def wait_fate(self, path):
-        return self.wait(lambda: self.fate(path), what="the fate of " + path)
-
-
-class TestLabLife(LabCase):
+class TestLabLife(ShotsyncTestCase):
     def test_name_used_again_is_a_new_file(self):
         """The defect: a camera's counter restarts (or the sync client
         replaces a file) and a new image arrives under a path that opened a
@@ -150,7 +116,7 @@ class TestLabLife(LabCase):
         self.assertEqual(sorted(files), ["A", "B", "Trig"])
         self.assertEqual(files["A"]["sha256"], published["A"]["sha256"])
         self.assertEqual(files["A"]["clean_path"], published["A"]["clean_path"])
-        self.assertEqual(sha256(files["A"]["clean_path"]), published["A"]["sha256"])
+        self.assertEqual(sha256_file(files["A"]["clean_path"]), published["A"]["sha256"])
         self.assertEqual(m["missing"], [])
         self.assertNotIn("already exists with other content", self.log_text())
 
@@ -231,7 +197,7 @@ class TestLabLife(LabCase):
             return False
 
 
-class TestOwnDownloads(FakecamMixin, LabCase):
+class TestOwnDownloads(FakecamMixin, ShotsyncTestCase):
     window = 4
     timeout = 6
 
@@ -256,7 +222,7 @@ Trigger=true
         self.wait(lambda: self.has_manifest(shot_id))
         m = self.manifest(shot_id)
         self.assertEqual([f["camera"] for f in m["files"]], [serial])
-        self.assertEqual(m["files"][0]["sha256"], sha256(m["files"][0]["clean_path"]))
+        self.assertEqual(m["files"][0]["sha256"], sha256_file(m["files"][0]["clean_path"]))
 
 
 if __name__ == "__main__":

@@ -30,21 +30,10 @@ import time
 from gi.repository import Gio, GLib
 
 from shotsynctest import (BUS_IFACE, BUS_NAME, BUS_PATH, DATE, DEFAULT_TIMEOUT, SLOWDOWN, T0, ShotsyncTestCase,
-                          main, wait_until)
+                          main, sha256_file, wait_until)
 
 ERR = "org.shotsync.Shotsync1.Error."
 INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 22)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def escaped(raw):
@@ -196,9 +185,6 @@ print(json.dumps(stats), flush=True)
 
 class TestReliability(ShotsyncTestCase):
     # ---- helpers ----
-
-    def shot(self, n, date=DATE):
-        return "%s-%03d" % (date, n)
 
     def enable_rescans(self, seconds=1):
         text = self.config_text().replace("RescanIntervalSec=0", "RescanIntervalSec=%g" % seconds)

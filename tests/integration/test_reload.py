@@ -8,17 +8,11 @@ published bytes against the raw file the manifest names, that the daemon
 never dies, and that every eligible file ends assigned, orphaned or ignored
 with a reason on the bus."""
 
-import hashlib
 import os
 
-from shotsynctest import DATE, ShotsyncTestCase, main
+from shotsynctest import DATE, ShotsyncTestCase, main, sha256_file
 
 ERR = "org.shotsync.Shotsync1.Error."
-
-
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 class ReloadCase(ShotsyncTestCase):
@@ -32,9 +26,6 @@ TriggerKeyword=shot
 Files=*.tif
 """
 
-    def shot(self, n):
-        return "%s-%03d" % (DATE, n)
-
     def reload_with(self, cameras=None, **values):
         if cameras is not None:
             self.cameras = cameras
@@ -47,23 +38,9 @@ Files=*.tif
         """Every file of the manifest: its clean bytes are the raw file's."""
         m = self.manifest(shot_id)
         for f in m["files"]:
-            self.assertEqual(f["sha256"], sha256(f["clean_path"]), f["clean_path"])
-            self.assertEqual(f["sha256"], sha256(f["raw_path"]), f["raw_path"])
+            self.assertEqual(f["sha256"], sha256_file(f["clean_path"]), f["clean_path"])
+            self.assertEqual(f["sha256"], sha256_file(f["raw_path"]), f["raw_path"])
         return m
-
-    def fate(self, path):
-        """How the bus told the fate of a raw file: assigned, orphan or ignored:<reason>."""
-        for name, p in self.signals.items:
-            if name == "ImageAssigned" and p[2] == path:
-                return "assigned:" + p[0]
-            if name == "ImageOrphaned" and p[1] == path:
-                return "orphan"
-            if name == "ImageIgnored" and p[1] == path:
-                return "ignored:" + p[2]
-        return None
-
-    def wait_fate(self, path):
-        return self.wait(lambda: self.fate(path), what="the fate of " + path)
 
     def tearDown(self):
         if self.daemon is not None and self.daemon.poll() is not None:
