@@ -71,3 +71,8 @@ JsonArray *json_get_array(JsonObject *o, const char *key) {
         JsonNode *n = o ? json_object_get_member(o, key) : NULL;
         return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
 }
+
+int64_t json_element_int(JsonArray *a, guint i) {
+        JsonNode *n = a && i < json_array_get_length(a) ? json_array_get_element(a, i) : NULL;
+        return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64 ? json_node_get_int(n) : 0;
+}

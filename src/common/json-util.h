@@ -29,3 +29,5 @@ double json_get_double(JsonObject *o, const char *key, double fallback); /* inte
 bool json_get_bool(JsonObject *o, const char *key, bool fallback);
 JsonObject *json_get_object(JsonObject *o, const char *key);
 JsonArray *json_get_array(JsonObject *o, const char *key);
+/* Element i of a as an integer; 0 when a is NULL, too short or holds another type there. */
+int64_t json_element_int(JsonArray *a, guint i);

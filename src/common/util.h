@@ -140,6 +140,11 @@ static inline nsec_t sat_sub(nsec_t a, nsec_t b) {
         return r;
 }
 
+/* |a - b|, saturated. */
+static inline nsec_t nsec_distance(nsec_t a, nsec_t b) {
+        return a > b ? sat_sub(a, b) : sat_sub(b, a);
+}
+
 static inline usec_t usec_add(usec_t a, usec_t b) {
         usec_t r;
         if (__builtin_add_overflow(a, b, &r))

@@ -8,16 +8,6 @@
 
 #include "shotsyncctl.h"
 
-static int64_t element_int(JsonArray *a, guint i) {
-        JsonNode *n = a && i < json_array_get_length(a) ? json_array_get_element(a, i) : NULL;
-        return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64 ? json_node_get_int(n) : 0;
-}
-
-static JsonArray *member_array(JsonObject *o, const char *key) {
-        JsonNode *n = o && json_object_has_member(o, key) ? json_object_get_member(o, key) : NULL;
-        return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
-}
-
 static char *seconds(int64_t usec) {
         return g_strdup_printf("%+.3f s", (double) usec / 1e6);
 }
@@ -51,16 +41,16 @@ int verb_clocks(int argc, char **argv) {
         g_autoptr(GList) names = json_object_get_members(clocks);
         for (GList *l = names; l; l = l->next) {
                 const char *camera = l->data;
-                JsonArray *c = member_array(clocks, camera), *ch = member_array(changes, camera);
-                int64_t offset = element_int(c, 0), spread = element_int(c, 1), samples = element_int(c, 2);
+                JsonArray *c = json_get_array(clocks, camera), *ch = json_get_array(changes, camera);
+                int64_t offset = json_element_int(c, 0), spread = json_element_int(c, 1), samples = json_element_int(c, 2);
                 g_autofree char *o = seconds(offset);
                 g_autofree char *sp = g_strdup_printf("%.3f s", (double) spread / 1e6);
                 g_autofree char *n = g_strdup_printf("%" PRIi64, samples);
                 g_autofree char *change = NULL;
                 char when[CTL_TIME_MAX];
                 if (ch) {
-                        g_autofree char *was = seconds(element_int(ch, 1));
-                        change = g_strdup_printf("%s, was %s", format_time_full((uint64_t) MAX(element_int(ch, 2), 0), when),
+                        g_autofree char *was = seconds(json_element_int(ch, 1));
+                        change = g_strdup_printf("%s, was %s", format_time_full((uint64_t) MAX(json_element_int(ch, 2), 0), when),
                                                  was);
                 }
                 table_add_row(t, camera, o, spread > 0 ? sp : "", n, change);
@@ -73,8 +63,8 @@ int verb_clocks(int argc, char **argv) {
                 json_object_set_boolean_member(j, "reference", streq_ptr(camera, reference));
                 if (ch) {
                         JsonObject *k = json_object_new();
-                        json_object_set_int_member(k, "usec", element_int(ch, 2));
-                        json_object_set_int_member(k, "previous_offset_usec", element_int(ch, 1));
+                        json_object_set_int_member(k, "usec", json_element_int(ch, 2));
+                        json_object_set_int_member(k, "previous_offset_usec", json_element_int(ch, 1));
                         json_object_set_object_member(j, "last_change", k);
                 } else
                         json_object_set_null_member(j, "last_change");

@@ -55,11 +55,6 @@ static uint64_t arg_usec(JsonArray *a, guint i) {
                        0;
 }
 
-static int64_t arg_int(JsonArray *a, guint i) {
-        JsonNode *n = arg_node(a, i);
-        return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64 ? json_node_get_int(n) : 0;
-}
-
 static bool arg_bool(JsonArray *a, guint i) {
         JsonNode *n = arg_node(a, i);
         return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_BOOLEAN &&
@@ -135,8 +130,8 @@ static void format_line(GString *s, const char *member, bool known, JsonArray *a
         else if (streq(member, "ImageIgnored"))
                 g_string_append_printf(s, " %s %s reason=%s", arg_str(a, 0), arg_str(a, 1), arg_str(a, 2));
         else if (streq(member, "CameraClockChanged"))
-                g_string_append_printf(s, " %s offset=%+.3fs was=%+.3fs", arg_str(a, 0), (double) arg_int(a, 1) / 1e6,
-                                       (double) arg_int(a, 2) / 1e6);
+                g_string_append_printf(s, " %s offset=%+.3fs was=%+.3fs", arg_str(a, 0), (double) json_element_int(a, 1) / 1e6,
+                                       (double) json_element_int(a, 2) / 1e6);
         else if (streq(member, "Fired")) {
                 JsonArray *results = arg_array(a, 1);
                 g_string_append_printf(s, " %s results=", isempty(arg_str(a, 0)) ? "-" : arg_str(a, 0));

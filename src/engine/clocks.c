@@ -4,7 +4,6 @@
 
 /* Offsets beyond a day are a clock on the wrong date, not something to
  * learn; restored numbers beyond it are not ours. */
-#define CLOCK_VALUE_MAX ((nsec_t) 86400 * NSEC_PER_SEC)
 
 static void sort_small(nsec_t *v, uint32_t n) {
         for (uint32_t i = 1; i < n; i++) {
@@ -24,17 +23,13 @@ static nsec_t median(const nsec_t *v, uint32_t n) {
         return tmp[(n - 1) / 2];
 }
 
-static nsec_t distance(nsec_t a, nsec_t b) {
-        return a > b ? a - b : b - a;
-}
-
 /* The median absolute deviation of a few values: where a deviation starts. */
 static nsec_t deviation_of(const nsec_t *v, uint32_t n) {
         if (n == 0)
                 return 0;
         nsec_t m = median(v, n), dev[MAX(ENGINE_CLOCK_RING, ENGINE_CLOCK_CONFIRM)];
         for (uint32_t i = 0; i < n; i++)
-                dev[i] = distance(v[i], m);
+                dev[i] = nsec_distance(v[i], m);
         return median(dev, n);
 }
 
@@ -118,7 +113,7 @@ static nsec_t recent_add(EngineClock *c, nsec_t r) {
         if (c->observed < UINT32_MAX)
                 c->observed++;
         if (before)
-                deviation_add(c, distance(r, predicted), MIN(c->samples - 1, (uint32_t) DEVIATION_MEMORY));
+                deviation_add(c, nsec_distance(r, predicted), MIN(c->samples - 1, (uint32_t) DEVIATION_MEMORY));
         return recent_median(c);
 }
 
@@ -151,7 +146,7 @@ static ClockOutcome replace(EngineClock *c, const nsec_t *v, uint32_t n, nsec_t 
 /* Appends r to a run of consecutive values that agree with each other, or
  * starts a new run with it; returns the run's length. */
 static uint32_t run_add(nsec_t *run, uint32_t *n, nsec_t r, nsec_t tolerance) {
-        if (*n > 0 && distance(r, median(run, *n)) > tolerance)
+        if (*n > 0 && nsec_distance(r, median(run, *n)) > tolerance)
                 *n = 0;
         run[(*n)++] = r;
         return *n;
@@ -164,7 +159,7 @@ ClockOutcome clock_add_sample(EngineClock *c, nsec_t residual, nsec_t at) {
          * that was set. Only a confirmed run tells which, and only once the
          * spread is known from a ring of residuals: until then the median
          * alone resists odd files. */
-        if (c->trusted && c->observed >= ENGINE_CLOCK_RING && distance(residual, c->offset) > tolerance) {
+        if (c->trusted && c->observed >= ENGINE_CLOCK_RING && nsec_distance(residual, c->offset) > tolerance) {
                 /* Counted at the tolerance in the spread, slowly: a camera
                  * noisier than its spread says sees it grow, not its clock
                  * change; a clock that was set barely moves it. */
@@ -213,8 +208,8 @@ ClockOutcome clock_add_orphan(EngineClock *c, const nsec_t *residuals, uint32_t 
                 nsec_t v = hypothesis_value(c, h);
                 int best = -1;
                 for (uint32_t i = 0; i < n; i++)
-                        if (!used[i] && distance(residuals[i], v) <= tolerance &&
-                            (best < 0 || distance(residuals[i], v) < distance(residuals[best], v)))
+                        if (!used[i] && nsec_distance(residuals[i], v) <= tolerance &&
+                            (best < 0 || nsec_distance(residuals[i], v) < nsec_distance(residuals[best], v)))
                                 best = (int) i;
                 if (best < 0)
                         continue;
@@ -265,7 +260,7 @@ nsec_t clock_offset_in_use(const EngineClock *c) {
          * would only add the estimate's own noise: files at the window's
          * edge would fall out of it. */
         nsec_t noise = c->spread / 10000 * standard_errors[MIN(c->n_recent, (uint32_t) ENGINE_CLOCK_RING)];
-        return distance(c->offset, c->seed) > noise ? c->offset : c->seed;
+        return nsec_distance(c->offset, c->seed) > noise ? c->offset : c->seed;
 }
 
 static bool value_ok(nsec_t v) {

@@ -8,9 +8,10 @@
  *
  * The estimate is the median of the last ENGINE_CLOCK_RING residuals: up to
  * four odd files among nine (a camera that wrote late, an extra acquisition)
- * do not move it. Its spread is the median absolute deviation scaled to a
- * standard deviation (× 1.4826). A residual farther from the estimate than
- * the camera's tolerance starts a run; ENGINE_CLOCK_CONFIRM consecutive
+ * do not move it. Its spread is a standard deviation: the mean absolute
+ * deviation of about the last 32 residuals, odd ones clipped, × 1.2533
+ * (normal noise). A residual farther from the estimate than the camera's
+ * tolerance starts a run; ENGINE_CLOCK_CONFIRM consecutive
  * residuals that agree with each other replace the estimate at once (the
  * PC's clock was set). */
 
@@ -28,6 +29,10 @@ typedef enum ClockOutcome {
         CLOCK_LEARNED,  /* first offset in use (enough samples, or adopted from orphans) */
         CLOCK_CHANGED,  /* a trusted offset replaced by a different one */
 } ClockOutcome;
+
+/* No clock is a day off: anything beyond, read from a saved state, is not
+ * an estimate. */
+#define CLOCK_VALUE_MAX ((nsec_t) 86400 * NSEC_PER_SEC)
 
 void clock_reset(EngineClock *c, bool configured, nsec_t seed);
 /* The distance within which a residual agrees with the estimate. */

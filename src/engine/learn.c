@@ -19,10 +19,6 @@
  * configured (ClockOffsetSec=). */
 #define ORPHAN_REACH_MIN (60 * NSEC_PER_SEC)
 
-static nsec_t distance(nsec_t a, nsec_t b) {
-        return a > b ? a - b : b - a;
-}
-
 static void emit_clock(Engine *e, EngineEventType type, uint32_t camera, nsec_t previous) {
         if (!e->fn)
                 return;
@@ -79,6 +75,9 @@ static void outcome(Engine *e, uint32_t camera, ClockOutcome o, nsec_t before) {
                 break;
         case CLOCK_LEARNED:
         case CLOCK_CHANGED:
+                /* The old offset may have been the widest: queries narrow
+                 * again (rare events; a pass over the cameras). */
+                eng_recompute_offset_bounds(e);
                 /* Files waiting under the old offset may fit a shot now. */
                 mark_redecide(e, c);
                 emit_clock(e, o == CLOCK_LEARNED ? ENGINE_EVENT_CLOCK_LEARNED : ENGINE_EVENT_CLOCK_CHANGED, camera,
@@ -161,7 +160,7 @@ static bool hypothesis_visit(void *item, void *userdata) {
         /* Shots whose time is known and that could take the file. */
         if (!s->anchored || eng_shot_kind_of(h->e, s, h->f) < 0 || eng_slot_test(s, h->f->slot))
                 return true;
-        Hypothesis x = { h->f->dt - s->anchor, distance(h->t, s->trigger_time), s->date, s->number };
+        Hypothesis x = { h->f->dt - s->anchor, nsec_distance(h->t, s->trigger_time), s->date, s->number };
         g_array_append_val(h->out, x);
         return true;
 }
@@ -219,7 +218,7 @@ static void evaluate_orphan(Engine *e, EngineFile *f, nsec_t reach, nsec_t at) {
                 nsec_t r = g_array_index(hyp, Hypothesis, i).residual;
                 /* Where its offset says it is near a shot, it merely waits
                  * (a trigger not seen yet, a shot not closed yet). */
-                if (distance(r, c->offset) <= tolerance)
+                if (nsec_distance(r, c->offset) <= tolerance)
                         return;
                 residuals[n++] = r;
         }
@@ -239,8 +238,7 @@ void eng_learn_from_orphans(Engine *e, Shot *s) {
         nsec_t reach = MAX(2 * e->params.window, ORPHAN_REACH_MIN);
         g_autoptr(GPtrArray) orphans = g_ptr_array_new();
         OrphanContext o = { e, sat_sub(s->trigger_time, reach), s->trigger_time, orphans };
-        time_index_query(&e->unassigned, sat_add(o.from, e->offset_lo), sat_add(o.to, e->offset_hi), orphan_visit,
-                         &o);
+        eng_query_unassigned(e, o.from, o.to, orphan_visit, &o);
         g_ptr_array_sort(orphans, file_cmp);
         for (guint i = 0; i < orphans->len; i++)
                 evaluate_orphan(e, orphans->pdata[i], reach, s->trigger_time);
@@ -248,27 +246,34 @@ void eng_learn_from_orphans(Engine *e, Shot *s) {
 
 /* ---- deciding again ---- */
 
-void eng_flush_redecide(Engine *e, usec_t now) {
-        while (e->n_redecide > 0)
-                for (uint32_t i = 0; i < e->cameras->len; i++) {
-                        EngineCamera *c = e->cameras->pdata[i];
-                        if (!c->redecide)
-                                continue;
-                        c->redecide = false;
-                        e->n_redecide--;
+typedef struct Redecide {
+        EnginePathKey key;
+        uint32_t camera;
+} Redecide;
 
-                        /* Keys, not pointers: a join may close a shot,
-                         * which drops duplicates left in its window. */
-                        g_autoptr(GArray) keys = g_array_new(false, false, sizeof(EnginePathKey));
-                        for (EngineFile *f = e->oldest; f; f = f->next)
-                                if (f->camera == i)
-                                        g_array_append_val(keys, f->key);
-                        for (guint k = 0; k < keys->len; k++) {
-                                EngineFile *f = eng_lookup_key(e, &g_array_index(keys, EnginePathKey, k));
-                                if (f && !f->shot && (f->flags & ENGINE_FILE_INDEXED) && f->camera == i)
-                                        (void) eng_try_join(e, f, now);
-                        }
+void eng_flush_redecide(Engine *e, usec_t now) {
+        while (e->n_redecide > 0) {
+                /* One pass over the waiting files for every camera marked
+                 * (a pass per camera made a campaign's start cameras x
+                 * files). Keys, not pointers: a join may close a shot, which
+                 * drops duplicates left in its window. */
+                g_autoptr(GArray) todo = g_array_new(false, false, sizeof(Redecide));
+                for (EngineFile *f = e->oldest; f; f = f->next) {
+                        const EngineCamera *c = eng_camera_get(e, f->camera);
+                        if (c && c->redecide)
+                                g_array_append_val(todo, ((Redecide) { f->key, f->camera }));
                 }
+                for (uint32_t i = 0; i < e->cameras->len; i++)
+                        ((EngineCamera *) e->cameras->pdata[i])->redecide = false;
+                e->n_redecide = 0;
+
+                for (guint k = 0; k < todo->len; k++) {
+                        const Redecide *r = &g_array_index(todo, Redecide, k);
+                        EngineFile *f = eng_lookup_key(e, &r->key);
+                        if (f && !f->shot && (f->flags & ENGINE_FILE_INDEXED) && f->camera == r->camera)
+                                (void) eng_try_join(e, f, now);
+                }
+        }
 }
 
 /* ---- the owner's side ---- */
@@ -312,8 +317,9 @@ int engine_set_camera_clock(Engine *e, uint32_t camera, bool configured, nsec_t 
         if (fresh.configured == c->clock.configured && fresh.seed == c->clock.seed)
                 return 0;
         c->clock = fresh;
+        /* Bounds widened only: a pass over every camera for each one
+         * configured would make a start or a reload quadratic. */
         eng_camera_refresh_offset(e, c);
-        eng_recompute_offset_bounds(e);
         mark_redecide(e, c);
         return 1;
 }
@@ -344,7 +350,6 @@ int engine_restore_clock(Engine *e, uint32_t camera, const EngineClock *saved) {
                 c->clock.trusted = c->clock.configured;
                 c->clock.n_run = c->clock.n_hypotheses = 0;
         }
-        eng_camera_refresh_offset(e, c);
-        eng_recompute_offset_bounds(e);
+        eng_camera_refresh_offset(e, c); /* widened only, as above */
         return 0;
 }

@@ -87,7 +87,7 @@ int engine_restore_shot(Engine *e, const EngineShotRestore *r, Shot **ret) {
 }
 
 int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool late, nsec_t offset, usec_t seen_at) {
-        if (!s || !info || isempty(info->path))
+        if (!s || !info || isempty(info->path) || offset < -CLOCK_VALUE_MAX || offset > CLOCK_VALUE_MAX)
                 return -EINVAL;
         const EngineLayout *l = eng_shot_layout(e, s, info->camera);
         if (!l || info->kind >= l->n_kinds)
@@ -117,7 +117,7 @@ int engine_restore_file(Engine *e, Shot *s, const EngineFileInfo *info, bool lat
                 g_hash_table_add(e->files, &f->key);
         }
         if (!s->trigger_file && info->trigger && info->camera == s->trigger_camera &&
-            info->dt - offset == s->trigger_time)
+            sat_sub(info->dt, offset) == s->trigger_time)
                 s->trigger_file = f;
         /* eng_assign() sets LATE itself for closed shots; restore says what was. */
         ShotStatus saved = s->status;

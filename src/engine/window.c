@@ -12,10 +12,6 @@ static bool shot_lacks(const Engine *e, const Shot *s, const EngineFile *f) {
         return eng_shot_kind_of(e, s, f) >= 0 && !eng_slot_test(s, f->slot);
 }
 
-static nsec_t distance(nsec_t a, nsec_t b) {
-        return a > b ? a - b : b - a;
-}
-
 /* Whether s is surely f's shot. A camera whose offset is learned lands
  * within its reach of its shot's time: a file farther away is more likely
  * to belong to a shot not seen yet (shots a few seconds apart, files
@@ -32,14 +28,14 @@ bool eng_sure(const Engine *e, const EngineFile *f, const Shot *s) {
          * near it, or it is another shot's. */
         if (s->status != SHOT_COLLECTING && !(f->flags & ENGINE_FILE_TRIGGER))
                 return true;
-        nsec_t d = distance(eng_file_time(e, f), s->anchor);
+        nsec_t d = nsec_distance(eng_file_time(e, f), s->anchor);
         return d <= eng_camera_reach(e, f->camera) || d <= e->params.min_shot_interval / 2;
 }
 
 /* A trigger within MinShotIntervalSec of a shot that lacks it is of that
  * shot whatever its camera's reach says: two shots are never closer. */
 bool eng_trigger_joins(const Engine *e, const EngineFile *f, const Shot *s) {
-        return eng_sure(e, f, s) || distance(eng_file_time(e, f), s->anchor) <= e->params.min_shot_interval;
+        return eng_sure(e, f, s) || nsec_distance(eng_file_time(e, f), s->anchor) <= e->params.min_shot_interval;
 }
 
 typedef struct LeftoverContext {
@@ -152,7 +148,7 @@ static bool collect_visit(void *item, void *userdata) {
 
         if (!eng_in_window(c->s, t) || !shot_lacks(c->e, c->s, f))
                 return true;
-        nsec_t d = distance(t, c->s->trigger_time);
+        nsec_t d = nsec_distance(t, c->s->trigger_time);
         if (c->settle) {
                 /* A file that waited: s takes it if s is still its nearest. */
                 if (f->flags & ENGINE_FILE_TRIGGER)
@@ -215,7 +211,7 @@ static bool pick_visit(void *item, void *userdata) {
 
         if (!eng_in_window(s, c->t) || eng_shot_kind_of(c->e, s, c->f) < 0)
                 return true;
-        nsec_t d = distance(c->t, s->trigger_time);
+        nsec_t d = nsec_distance(c->t, s->trigger_time);
         if (shot_better(s, d, c->pick->nearest_containing, c->pick->nearest_dist)) {
                 c->pick->nearest_containing = s;
                 c->pick->nearest_dist = d;
@@ -244,7 +240,7 @@ typedef struct DuplicateContext {
 static bool duplicate_visit(void *item, void *userdata) {
         Shot *s = item;
         DuplicateContext *c = userdata;
-        nsec_t d = distance(c->t, s->trigger_time);
+        nsec_t d = nsec_distance(c->t, s->trigger_time);
 
         if (d <= c->e->params.min_shot_interval && eng_shot_kind_of(c->e, s, c->f) >= 0 && eng_slot_test(s, c->f->slot) &&
             shot_better(s, d, c->found, c->found_dist)) {
