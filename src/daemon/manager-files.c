@@ -189,6 +189,21 @@ static void arm_settle(Manager *m) {
         (void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
 }
 
+/* A new entry only ever brings the timer forward; manager_on_settle()
+ * re-arms it from every entry (a walk per file added made a burst of N
+ * files N² on the loop). */
+static void settle_wake_by(Manager *m, usec_t due) {
+        int enabled = SD_EVENT_OFF;
+        uint64_t armed = USEC_INFINITY;
+        (void) sd_event_source_get_enabled(m->settle_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                (void) sd_event_source_get_time(m->settle_timer, &armed);
+        if (enabled != SD_EVENT_OFF && armed <= due)
+                return;
+        (void) sd_event_source_set_time(m->settle_timer, due);
+        (void) sd_event_source_set_enabled(m->settle_timer, SD_EVENT_ONESHOT);
+}
+
 static void settle_add(Manager *m, const char *rel, const struct stat *st, nsec_t quiet) {
         Settling *s = g_new(Settling, 1);
         *s = (Settling) {
@@ -199,7 +214,7 @@ static void settle_add(Manager *m, const char *rel, const struct stat *st, nsec_
                 .quiet = quiet,
         };
         g_hash_table_replace(m->settling, g_strdup(rel), s);
-        arm_settle(m);
+        settle_wake_by(m, s->due);
 }
 
 int manager_on_settle(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -258,8 +273,8 @@ void manager_on_watch(Watcher *w, WatchEventType type, const char *path, void *u
                 Settling *s = g_hash_table_lookup(m->settling, path);
                 if (s) {
                         /* Still settling: it must hold still from now on. */
+                        /* Later, never earlier: the timer, if early, re-arms. */
                         s->due = MAX(s->due, now_monotonic() + (usec_t) MIN(s->quiet, SETTLE_WRITTEN_NSEC) / 1000);
-                        arm_settle(m);
                         break;
                 }
                 /* Only a new mtime matters (not a chmod, nor the link a
@@ -409,11 +424,27 @@ static void scan_finish(Manager *m, ScanJob *j) {
         manager_schedule_flush(m);
 }
 
+/* RawRoot changed (Reload) while the scan ran or was being handed over:
+ * its paths are the old root's, and its diff would call the new root's
+ * files gone. The scan the Reload asked for decides. */
+static bool scan_stale(Manager *m, ScanJob *j) {
+        if (streq(j->root, m->config->raw_root))
+                return false;
+        log_debug("Scan of %s dropped: RawRoot is now %s.", j->root, m->config->raw_root);
+        j->error = -ESTALE;
+        return true;
+}
+
 int manager_on_scan_slice(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
         ScanJob *j = m->scan_job;
         if (!j) {
                 (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                return 0;
+        }
+        if (scan_stale(m, j)) {
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                scan_finish(m, j);
                 return 0;
         }
         ScanResult *r = j->result;
@@ -433,6 +464,10 @@ static void scan_done(WorkItem *item, Manager *m) {
         ScanJob *j = (ScanJob *) item;
 
         m->n_scans++;
+        if (scan_stale(m, j)) {
+                scan_finish(m, j);
+                return;
+        }
         if (j->error < 0)
                 log_warning_errno(j->error, "Scanning %s failed: %m", j->root);
         else if (j->result->root_missing)

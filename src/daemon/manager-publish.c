@@ -25,6 +25,7 @@ typedef struct JobFile {
         bool late, already;
         bool staged;      /* stage holds its staged copy (publish_finish() then, no copy) */
         bool stage_used;  /* put under dst: its folder wants an fsync */
+        bool stage_stale; /* the raw file changed since, or the copy is gone: never used again */
         StagedFile stage;
         int error;
         PublishResult result;
@@ -109,10 +110,11 @@ static void *publish_files(void *data) {
                                 f->stage_used = true;
                                 continue;
                         }
-                        if (f->error != -ESTALE && f->error != -ENOENT)
+                        if (f->error != -ESTALE)
                                 goto failed;
                         /* The raw file changed since, or the staged copy is
                          * gone: the full way. */
+                        f->stage_stale = true;
                 }
                 f->error = publish_file(j->clean_root, j->mode, f->src, f->dst, &f->result);
         failed:
@@ -332,7 +334,7 @@ static void publish_done(PublishJob *j, Manager *m) {
                 JobFile *f = &j->files[i];
                 if (!f->staged || f->stage_used)
                         continue;
-                if (sd && f->error != -ESTALE)
+                if (sd && !f->stage_stale)
                         shot_data_return_staged(sd, f->rel, f->dst, &f->stage);
                 else
                         manager_discard_staged(m, &f->stage);

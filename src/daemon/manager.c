@@ -177,9 +177,12 @@ void manager_housekeeping(Manager *m) {
                         g_hash_table_iter_remove(&it);
                         ignored++;
                 }
-        if (n > 0 || ignored > 0) {
+        if (n > 0 || ignored > 0)
                 log_debug("History horizon: %zu forgotten file(s) and %zu ignored one(s) older than MaxAgeSec dropped.",
                           n, ignored);
+        /* What was ignored is said once and kept in memory only: the state
+         * changes with the forgotten files alone. */
+        if (n > 0) {
                 m->main_dirty = true;
                 manager_want_base(m);
                 manager_schedule_flush(m);

@@ -209,10 +209,12 @@ int publish_finish(const char *clean_root, const char *src, const char *dst, con
         _cleanup_close_ int tmp_fd = openat(root_fd, isempty(tmp_dir) ? "." : tmp_dir,
                                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (tmp_fd < 0)
-                return clean_errno();
+                return errno == ENOENT ? -ESTALE : clean_errno(); /* the copy is gone: publish afresh */
         r = rename_noreplace(tmp_fd, tmp_name, dir_fd, name);
         if (r == -EXDEV)
                 return -ESTALE; /* a bind mount sharing st_dev: the full path copies beside */
+        if (r == -EAGAIN && faccessat(tmp_fd, tmp_name, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+                return -ESTALE; /* the copy is gone (clean_errno() says ENOENT as EAGAIN): publish afresh */
         if (r == -EEXIST) {
                 r = same_content(dir_fd, name, res.size, res.sha256);
                 if (r < 0)

@@ -687,6 +687,32 @@ static void test_stage_recent(Fixture *f, const void *data) {
         assert_no_leftovers(f, dst);
 }
 
+/* A staged copy removed under the daemon (the staging folder emptied): the
+ * finish says so as ESTALE, so that the file is published afresh and the
+ * copy never handed back, not EAGAIN, retried for ever. */
+static void test_stage_gone(Fixture *f, const void *data) {
+        g_autofree char *src = raw_file(f, "Cam/g.tif", "abc", 3);
+        g_autofree char *dst = dst_path(f, "g.tif");
+        StagedFile sf = {};
+        PublishResult r;
+
+        g_assert_cmpint(publish_stage(f->clean, PUBLISH_COPY, src, dst, &sf), ==, 0);
+        g_autofree char *tmp = g_build_filename(f->clean, sf.tmp, NULL);
+        g_assert_cmpint(unlink(tmp), ==, 0);
+        g_assert_cmpint(publish_finish(f->clean, src, dst, &sf, &r), ==, -ESTALE);
+        g_assert_false(g_file_test(dst, G_FILE_TEST_EXISTS));
+        staged_file_clear(&sf);
+
+        /* The whole staging folder gone. */
+        g_assert_cmpint(publish_stage(f->clean, PUBLISH_COPY, src, dst, &sf), ==, 0);
+        g_autofree char *tmp2 = g_build_filename(f->clean, sf.tmp, NULL);
+        g_autofree char *folder = g_path_get_dirname(tmp2);
+        g_assert_cmpint(unlink(tmp2), ==, 0);
+        g_assert_cmpint(rmdir(folder), ==, 0);
+        g_assert_cmpint(publish_finish(f->clean, src, dst, &sf, &r), ==, -ESTALE);
+        staged_file_clear(&sf);
+}
+
 static void test_enospc(Fixture *f, const void *data) {
         if (!mount_tmpfs(f, f->clean, "size=64k"))
                 return;
@@ -1005,6 +1031,7 @@ int main(int argc, char **argv) {
         TEST("src-vanishes", test_src_vanishes);
         TEST("stage-changed-unseen", test_stage_changed_unseen);
         TEST("stage-recent", test_stage_recent);
+        TEST("stage-gone", test_stage_gone);
         TEST("enospc", test_enospc);
         TEST("read-only", test_read_only);
         TEST("other-fs-below-root", test_other_fs_below_root);
