@@ -24,12 +24,12 @@ with real-time priority.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
-from benchlib import ProductionFire, pct
+from benchlib import ProductionFire, pct, realtime_said, without_realtime
 import shotsynctest  # noqa: E402
 from test_fire_at import Host  # noqa: E402
 
@@ -54,15 +54,10 @@ def main():
                     help="run the daemons without real-time priority (no CAP_SYS_NICE, RLIMIT_RTPRIO 0), as a unit "
                          "without LimitRTPRIO= or with RestrictRealtime=yes would")
     a = ap.parse_args()
-    if a.no_rt:
-        wrapper = os.path.join(tempfile.mkdtemp(prefix="bench-fire-at-"), "shotsyncd")
-        with open(wrapper, "w") as f:
-            f.write('#!/bin/sh\nexec setpriv --inh-caps=-sys_nice --bounding-set=-sys_nice %s "$@"\n'
-                    % shotsynctest.DAEMON)
-        os.chmod(wrapper, 0o755)
-        shotsynctest.DAEMON = wrapper
+    wrapper_dir = without_realtime() if a.no_rt else None
 
     hosts = []
+    rt = "not measured"
     spreads, host_spreads, errors = [], [], 0
     distances = [[] for _ in range(a.hosts)]
     try:
@@ -98,16 +93,19 @@ def main():
                 distances[k].append((med - at_ns) / 1000.0)
             spreads.append((max(every) - min(every)) / 1000.0)
             host_spreads.append((max(medians) - min(medians)) / 1000.0)
+        rt = realtime_said(hosts)
         for h in hosts:
             h.stop_daemon()
     finally:
         for h in hosts:
             h.tearDown()
             h.doCleanups()
+        if wrapper_dir:
+            shutil.rmtree(wrapper_dir)
 
     print("bench-fire-at: %d hosts x %d cameras, %d rounds of fire --at=+%s (%d with errors), Download=%s, %s, %d CPUs"
           % (a.hosts, a.cameras, a.rounds, a.delay, errors, "true" if a.download else "false",
-             "no real-time priority" if a.no_rt else "real-time priority if permitted", os.cpu_count()))
+             rt, os.cpu_count()))
     if not spreads:
         return 1
     print(summary("spread across all %d cameras" % (a.hosts * a.cameras), spreads))

@@ -16,12 +16,11 @@ Targets: skew median <= 100 us, p99 <= 1 ms.
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
-import tempfile
 
-from benchlib import ProductionFire, pct
-import shotsynctest  # noqa: E402
+from benchlib import ProductionFire, pct, realtime_said, without_realtime
 from test_fire import TestFire  # noqa: E402
 
 
@@ -44,14 +43,9 @@ def main():
                     help="run the daemon without real-time priority (no CAP_SYS_NICE, RLIMIT_RTPRIO 0), as a unit "
                          "without LimitRTPRIO= or with RestrictRealtime=yes would")
     a = ap.parse_args()
-    if a.no_rt:
-        wrapper = os.path.join(tempfile.mkdtemp(prefix="bench-fire-"), "shotsyncd")
-        with open(wrapper, "w") as f:
-            f.write('#!/bin/sh\nexec setpriv --inh-caps=-sys_nice --bounding-set=-sys_nice %s "$@"\n'
-                    % shotsynctest.DAEMON)
-        os.chmod(wrapper, 0o755)
-        shotsynctest.DAEMON = wrapper
+    wrapper_dir = without_realtime() if a.no_rt else None
 
+    rt = "not measured"
     b = Bench()
     b.download = a.download
     b.capture_timeout = 10
@@ -76,14 +70,17 @@ def main():
             skews.append((max(stamps) - min(stamps)) / 1000.0)
             rtts.append(rtt * 1000.0)
             latencies.extend(r[4] for r in results.values())
+        rt = realtime_said([b])
         b.stop_daemon()
     finally:
         b.tearDown()
         b.doCleanups()
+        if wrapper_dir:
+            shutil.rmtree(wrapper_dir)
 
     print("bench-fire: %d cameras, %d Fires (%d with errors), Download=%s, %s, %d CPUs" % (
         a.cameras, a.fires, errors, "true" if a.download else "false",
-        "no real-time priority" if a.no_rt else "real-time priority if permitted", os.cpu_count()))
+        rt, os.cpu_count()))
     if not skews:
         return 1
     print(summary("trigger skew", "us", skews))

@@ -8,7 +8,8 @@ defaults (2 days, 60 s), it prints
 
   first start   what it groups (the last two days) and how long that takes
   restart       start -> READY=1 -> end of the start-up scan
-  idle          CPU % and wake-ups per second over --idle seconds, RSS
+  idle          CPU % and context switches per second (voluntary ones are
+                wake-ups) over --idle seconds, RSS
   live shot     12 files renamed in -> ShotClosed of that shot
   state         bytes on disk
 
@@ -205,7 +206,7 @@ def measure(n, days, idle, base):
         r.stop_daemon()
         state = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(r.state) for f in fs)
         print("%9d files (%d days): first start grouped %d shots in %.1f s | restart: READY=1 %.2f s, "
-              "start-up scan done %.2f s | idle %.0f s: CPU %.3f %%, %.2f wake-ups/s, RSS %.1f MiB with %d shots in "
+              "start-up scan done %.2f s | idle %.0f s: CPU %.3f %%, %.2f context switches/s, RSS %.1f MiB with %d shots in "
               "their late grace | "
               "live shot median %.1f ms, max %.1f ms | state %.1f KiB%s" %
               (files, days, first_shots, first, ready, scanned, span, 100 * (cpu1 - cpu0) / span,

@@ -10,7 +10,8 @@ three daemons, so this is what the service adds; between real hosts add
 what chrony or PTP leave between their clocks (README).
 
 SPREAD_BOUND_USEC: bench/bench-fire-at.py measured the spread of the 12 on
-this 2-CPU VM under others' load: median 0.1 ms with real-time priority,
+this 2-CPU VM under others' load (its first line says whether any daemon
+was denied real-time priority): median 0.1 ms with it,
 1–2.4 ms without (the daemons here may be denied it), the worst of 50
 rounds 1–15 ms in rounds where the VM stalled every daemon at once. 5 ms
 is clear of the typical rounds either way, and a round beyond it is

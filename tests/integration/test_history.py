@@ -105,11 +105,9 @@ class TestHistory(ShotsyncTestCase):
         self.assertEqual(len(self.signals.named("ImageIgnored")), 1)
 
     def test_periodic_check_hands_over_changes_only(self):
-        """The periodic check finds what inotify did not say (files written
-        while the service was stopped and the scan of the start missed are
-        not this; here, a file changed behind inotify's back is simulated by
-        a rescan after the fact) and hands the loop only what changed."""
-        self.extra_config = ""
+        """The periodic check hands the loop only what changed since the
+        last one: nothing while nothing changes, one file when one file's
+        mtime moved, never the 50 files of the folder again."""
         self.write_config(self.config_text().replace("RescanIntervalSec=0", "RescanIntervalSec=1"))
         for i in range(50):
             self.drop("B", "filler%02d.tif" % i, self.now - 3600 - i, subdir=self.today, base=0, how="quiet")
@@ -117,6 +115,11 @@ class TestHistory(ShotsyncTestCase):
         self.wait_initial_scan()
         self.wait(lambda: "(changes): 0 recent files changed" in self.log_text(), what="a periodic check")
         self.assertRegex(self.log_text(), r"Scanned [^(]*: 50 recent files listed")
+        moved = os.path.join(self.raw, "B", self.today, "filler07.tif")
+        t = self.now - 1800
+        os.utime(moved, (t, t))
+        self.wait(lambda: "(changes): 1 recent files changed" in self.log_text(), what="a check handing over one file")
+        self.assertNotRegex(self.log_text(), r"\(changes\): 50 recent files changed")
 
     def test_restart_after_a_week_down(self):
         """Stopped for a week while the cameras went on: at restart what
