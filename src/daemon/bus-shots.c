@@ -11,15 +11,17 @@ static int append_entry_s(sd_bus_message *r, const char *k, const char *v) {
         return sd_bus_message_append(r, "{sv}", k, "s", v ?: "");
 }
 
+/* A raw path of the shot's own root (the one it opened under), as the bus
+ * shows names: valid UTF-8. */
+static char *shot_bus_path(const ShotData *sd, const char *rel) {
+        g_autofree char *abs = shot_raw_path(sd, rel);
+        return utf8_escape_invalid(abs);
+}
+
 char **bus_shot_duplicate_triggers(Manager *m, ShotData *sd) {
         char **paths = g_new0(char *, sd->duplicate_triggers->len + 1);
         for (guint i = 0; i < sd->duplicate_triggers->len; i++)
-                paths[i] = g_build_filename(sd->raw_root, sd->duplicate_triggers->pdata[i], NULL);
-        for (char **p = paths; *p; p++) {
-                char *e = utf8_escape_invalid(*p);
-                g_free(*p);
-                *p = e;
-        }
+                paths[i] = shot_bus_path(sd, sd->duplicate_triggers->pdata[i]);
         return paths;
 }
 
@@ -175,7 +177,7 @@ Manifest *bus_manifest_from_memory(Manager *m, ShotData *sd) {
         mf->window_end = st.window_end;
         for (size_t i = 0; i < st.n_files; i++) {
                 const StateFile *f = &st.files[i];
-                g_autofree char *raw = bus_raw_path(m, f->path);
+                g_autofree char *raw = shot_bus_path(sd, f->path);
                 g_autofree char *cam = utf8_escape_invalid(f->camera);
                 DoneFile *d = g_hash_table_lookup(sd->done, f->path);
                 g_autofree char *clean = d ? utf8_escape_invalid(d->clean_path) : g_strdup("");
